@@ -1,0 +1,75 @@
+"""SQL backend: the SDK's SQLAlchemySession (SQLite file by default, Postgres for replicas)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from agents.extensions.memory import SQLAlchemySession
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from .store import ConversationStore
+
+_metadata = MetaData()
+# The SDK's tables hold the model items; this one holds what the SDK has no place for.
+_chats = Table(
+    "chat_conversations",
+    _metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agent", String(128)),
+    Column("state", Text, nullable=False, default="{}"),
+    Column("updated_at", Float, nullable=False, index=True),
+)
+
+
+class SQLConversationStore(ConversationStore):
+    def __init__(self, url: str, ttl_seconds: float):
+        super().__init__(ttl_seconds)
+        in_memory = url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:")
+        # One shared connection keeps an in-memory database alive and the same for everyone.
+        options: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+        self.engine = create_async_engine(url, **options)
+        self._ready = False
+
+    async def _ensure_tables(self) -> None:
+        if not self._ready:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(_metadata.create_all)
+            # Creating one SDK session with create_tables makes the SDK's own tables.
+            await SQLAlchemySession("_schema", engine=self.engine, create_tables=True).get_items(limit=1)
+            self._ready = True
+
+    def _session(self, conversation_id: str) -> SQLAlchemySession:
+        return SQLAlchemySession(conversation_id, engine=self.engine, create_tables=False)
+
+    async def _load_meta(self, conversation_id: str):
+        await self._ensure_tables()
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(select(_chats).where(_chats.c.id == conversation_id))).first()
+        if row is None or row.updated_at < time.time() - self.ttl_seconds:
+            return None
+        return row.agent, json.loads(row.state)
+
+    async def _save_meta(self, conversation_id: str, agent: str | None, state: dict[str, Any]) -> None:
+        await self._ensure_tables()
+        values = {"agent": agent, "state": json.dumps(state), "updated_at": time.time()}
+        async with self.engine.begin() as connection:
+            updated = await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(**values))
+            if updated.rowcount == 0:
+                await connection.execute(_chats.insert().values(id=conversation_id, **values))
+
+    async def _expire(self, older_than: float) -> int:
+        await self._ensure_tables()
+        async with self.engine.begin() as connection:
+            ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
+            if ids:
+                await connection.execute(delete(_chats).where(_chats.c.id.in_(ids)))
+        for conversation_id in ids:
+            await self._session(conversation_id).clear_session()
+        return len(ids)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,43 @@
+"""What the UI and the HTTP API share: settings, the agent team, the conversation store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents_config import AgentTeam, Settings, build_team
+from conversations import ConversationStore, open_store
+from streaming.turn import TurnLimits
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    team: AgentTeam
+    store: ConversationStore
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(
+            settings=settings,
+            team=build_team(settings),
+            store=open_store(settings.session_db_url, settings.conversation_ttl),
+        )
+
+    @property
+    def limits(self) -> TurnLimits:
+        return TurnLimits(stall_timeout=self.settings.stall_timeout, max_turns=self.settings.max_turns)
+
+    def check_message(self, message: object) -> str | None:
+        """Why a message cannot be sent, or None when it can."""
+        if not isinstance(message, str) or not message.strip():
+            return "Type a message first: an empty message is not sent."
+        if len(message) > self.settings.max_message_chars:
+            return (
+                f"That message is {len(message):,} characters long; the limit is "
+                f"{self.settings.max_message_chars:,}. Shorten it and send again."
+            )
+        return None
+
+    async def aclose(self) -> None:
+        await self.store.close()
+        await self.team.backend.aclose()

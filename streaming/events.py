@@ -1,0 +1,102 @@
+"""The app's own stream of "view events": what a person (or an API client) should see of a run.
+
+The SDK's stream events are rich and low level; these are the few kinds the UI and the HTTP API
+render. Each `to_json()` is exactly the event shape of the HTTP API (see CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    content: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    call_id: str
+    arguments: str
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    call_id: str
+    output: str
+    type: Literal["tool_output"] = "tool_output"
+
+
+@dataclass(frozen=True)
+class Handoff:
+    source: str
+    target: str
+    type: Literal["handoff"] = "handoff"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "from": self.source, "to": self.target}
+
+
+@dataclass(frozen=True)
+class AgentUpdated:
+    agent: str
+    type: Literal["agent_updated"] = "agent_updated"
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    content: str
+    type: Literal["reasoning"] = "reasoning"
+
+
+@dataclass(frozen=True)
+class GuardrailTripped:
+    name: str
+    message: str
+    type: Literal["guardrail"] = "guardrail"
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+    type: Literal["error"] = "error"
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class Done:
+    final: str
+    last_agent: str
+    usage: Usage = field(default_factory=Usage)
+    type: Literal["done"] = "done"
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    session_id: str
+    type: Literal["session"] = "session"
+
+
+ViewEvent = (
+    TextDelta | ToolCall | ToolOutput | Handoff | AgentUpdated | ReasoningDelta | GuardrailTripped | Error | Done
+    | SessionStarted
+)
+
+
+def to_json(event: ViewEvent) -> dict[str, Any]:
+    """The HTTP API shape of an event: its fields, with `type` first."""
+    custom = getattr(event, "to_json", None)
+    if custom is not None:
+        return custom()
+    data = asdict(event)
+    return {"type": data.pop("type"), **data}

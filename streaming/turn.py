@@ -1,0 +1,99 @@
+"""One turn of a conversation: run the agents, stream view events, always end the run.
+
+This is the one path from `Runner.run_streamed` to what a person sees; the Gradio handler and
+the HTTP API both consume it (through `batching.batches`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from agents import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered, Runner
+
+from agents_config import AgentTeam
+from agents_config.context import ChatContext
+from conversations import Conversation, ConversationStore, StoreError
+
+from .errors import STALLED, describe, guardrail_message
+from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .translate import translate
+
+
+@dataclass(frozen=True)
+class TurnLimits:
+    stall_timeout: float = 60.0
+    max_turns: int = 12
+
+
+async def run_turn(
+    team: AgentTeam,
+    store: ConversationStore,
+    conversation: Conversation,
+    message: str,
+    limits: TurnLimits = TurnLimits(),
+) -> AsyncIterator[ViewEvent]:
+    """Stream one turn as view events. The last event is always `Done`, after an `Error` if any.
+
+    Closing or cancelling the consumer cancels the run: `result.cancel()` runs in `finally`,
+    because the SDK keeps calling the model and tools while a consumer is suspended elsewhere.
+    """
+    context = ChatContext(refunds=dict(conversation.state.get("refunds", {})))
+    agent = team.agent(conversation.agent)
+    segment = ""  # text of the agent answering now; the final answer is the last segment
+    async with team.backend.run_config() as run_config:
+        result = Runner.run_streamed(
+            agent,
+            message,
+            context=context,
+            session=conversation.session,
+            max_turns=limits.max_turns,
+            run_config=run_config,
+        )
+        events = result.stream_events().__aiter__()
+        interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
+        try:
+            try:
+                while True:
+                    try:
+                        # Time out each step, not the whole stream (wrapping the stream does not interrupt it).
+                        event = await asyncio.wait_for(events.__anext__(), limits.stall_timeout)
+                    except StopAsyncIteration:
+                        break
+                    for view in translate(event):
+                        if isinstance(view, TextDelta):
+                            segment += view.content
+                        elif isinstance(view, (Handoff, AgentUpdated)):
+                            segment = ""
+                        yield view
+            except asyncio.TimeoutError:
+                yield Error(STALLED.format(seconds=limits.stall_timeout))
+            except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
+                name, text = guardrail_message(exc)
+                yield GuardrailTripped(name=name, message=text)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one readable note
+                yield Error(describe(exc))
+            else:
+                if isinstance(result.final_output, str) and result.final_output:
+                    segment = result.final_output
+            interrupted = False
+        finally:
+            result.cancel()
+            conversation.agent = result.last_agent.name
+            conversation.state["refunds"] = context.refunds
+            if interrupted:
+                # Best effort: the consumer is gone, so there is nobody to tell if this fails.
+                with contextlib.suppress(Exception):
+                    await store.save(conversation)
+    try:
+        await store.save(conversation)
+    except StoreError as exc:
+        yield Error(str(exc))
+    usage = result.context_wrapper.usage
+    yield Done(
+        final=segment,
+        last_agent=result.last_agent.name,
+        usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
+    )

@@ -1,0 +1,155 @@
+"""View events → the assistant messages of one turn, as Gradio shows them.
+
+Each `messages()` call returns new `ChatMessage` objects: Gradio replaces the assistant messages of
+the current turn with every yield, and diffs against what it sent last.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from streaming.events import (
+    AgentUpdated,
+    Done,
+    Error,
+    GuardrailTripped,
+    Handoff,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolOutput,
+    ViewEvent,
+)
+
+from .safe_markdown import code_block, safe_markdown
+
+MAX_SHOWN_OUTPUT = 4000  # characters of a tool result shown in its note
+
+
+@dataclass
+class _Note:
+    title: str
+    id: str
+    body: str = ""
+    status: str = "done"
+    started: float = field(default_factory=time.monotonic)
+    duration: float | None = None
+    log: str | None = None
+    kind: str = "note"
+
+    def finish(self) -> None:
+        if self.status == "pending":
+            self.status = "done"
+            self.duration = time.monotonic() - self.started
+
+
+@dataclass
+class _Text:
+    text: str = ""
+
+
+def _pretty_arguments(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments or "{}"), indent=2, ensure_ascii=False)
+    except ValueError:
+        return arguments
+
+
+class TurnView:
+    """Accumulates a turn's view events; renders them as a list of assistant messages."""
+
+    def __init__(self) -> None:
+        self.turn_id = secrets.token_hex(4)
+        self.parts: list[_Note | _Text] = []
+        self.agent = ""
+        self._tools: dict[str, _Note] = {}
+        self._count = 0
+
+    def _note(self, title: str, **kwargs: Any) -> _Note:
+        self._count += 1
+        note = _Note(title=title, id=kwargs.pop("id", None) or f"{self.turn_id}-{self._count}", **kwargs)
+        self.parts.append(note)
+        return note
+
+    def apply(self, event: ViewEvent) -> None:
+        handler = getattr(self, f"_on_{event.type}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_agent_updated(self, event: AgentUpdated) -> None:
+        self.agent = event.agent
+
+    def _on_text(self, event: TextDelta) -> None:
+        self._close_thinking()
+        if not self.parts or not isinstance(self.parts[-1], _Text):
+            self.parts.append(_Text())
+        self.parts[-1].text += event.content  # type: ignore[union-attr]
+
+    def _on_reasoning(self, event: ReasoningDelta) -> None:
+        last = self.parts[-1] if self.parts else None
+        if not (isinstance(last, _Note) and last.kind == "thinking" and last.status == "pending"):
+            last = self._note("🧠 Thinking", status="pending", kind="thinking", log=self.agent or None)
+        last.body += event.content
+
+    def _on_tool_call(self, event: ToolCall) -> None:
+        self._close_thinking()
+        # The call_id is the note's id: unique in the chat, and how the result finds its note.
+        note = self._note(
+            f"🛠️ {event.name}",
+            id=event.call_id or None,
+            status="pending",
+            kind="tool",
+            log=self.agent or None,
+            body="Arguments:\n" + code_block(_pretty_arguments(event.arguments), "json"),
+        )
+        self._tools[event.call_id] = note
+
+    def _on_tool_output(self, event: ToolOutput) -> None:
+        note = self._tools.get(event.call_id)
+        if note is None:
+            return
+        output = event.output if len(event.output) <= MAX_SHOWN_OUTPUT else event.output[:MAX_SHOWN_OUTPUT] + " …"
+        note.body += "\nResult:\n" + code_block(output)
+        note.finish()
+
+    def _on_handoff(self, event: Handoff) -> None:
+        self._close_thinking()
+        self.agent = event.target
+        self._note(f"🔀 Handoff → {event.target}", body=f"{event.source} handed the conversation to {event.target}.")
+
+    def _on_guardrail(self, event: GuardrailTripped) -> None:
+        self._note(f"🛡️ {event.name}", body=event.message, kind="guardrail")
+
+    def _on_error(self, event: Error) -> None:
+        self._note("⚠️ The turn could not finish", body=event.message, kind="error")
+
+    def _on_done(self, event: Done) -> None:
+        for part in self.parts:
+            if isinstance(part, _Note):
+                part.finish()
+
+    def _close_thinking(self) -> None:
+        last = self.parts[-1] if self.parts else None
+        if isinstance(last, _Note) and last.kind == "thinking":
+            last.finish()
+
+    def messages(self) -> list[gr.ChatMessage]:
+        rendered = []
+        for part in self.parts:
+            if isinstance(part, _Text):
+                rendered.append(gr.ChatMessage(role="assistant", content=safe_markdown(part.text)))
+                continue
+            metadata: dict[str, Any] = {"title": part.title, "id": part.id, "status": part.status}
+            if part.duration is not None:
+                metadata["duration"] = round(part.duration, 2)
+            if part.log:
+                metadata["log"] = part.log
+            body = part.body if part.kind == "tool" else safe_markdown(part.body)
+            rendered.append(gr.ChatMessage(role="assistant", content=body, metadata=metadata))
+        return rendered
