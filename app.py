@@ -7,13 +7,21 @@ and `gradio app.py` find it here).
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import gradio as gr
 from dotenv import load_dotenv
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
 
 from agents_config import Settings
+from http_api.auth import password_checker, require_password
+from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 EXAMPLES = [
     "I was charged twice on invoice INV-1001, can you refund me?",
@@ -55,9 +63,38 @@ def build_demo(runtime: Runtime | None = None) -> gr.Blocks:
     return demo
 
 
+def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
+    """The HTTP API and /client next to the Gradio UI, on one server, behind one password if set."""
+    password = runtime.settings.app_password
+    app = FastAPI(
+        title="Agent run, live: HTTP API",
+        description="Stream an agent turn as server-sent events, or get it as one JSON answer.",
+        dependencies=[require_password(password)],
+        docs_url="/docs",
+    )
+    app.include_router(build_router(runtime))
+
+    @app.get("/client", include_in_schema=False)
+    async def client() -> FileResponse:
+        return FileResponse(STATIC / "client.html")
+
+    @app.on_event("shutdown")
+    async def close_runtime() -> None:
+        await runtime.aclose()
+
+    # show_error stays off: raw exception text can carry a key fragment.
+    return gr.mount_gradio_app(app, demo, path="/", auth=password_checker(password), show_error=False)
+
+
 load_dotenv()
-demo = build_demo()
+runtime = Runtime.from_settings(Settings.from_env())
+demo = build_demo(runtime)
 
 if __name__ == "__main__":
+    import uvicorn
+
     logging.basicConfig(level=logging.INFO)
-    demo.launch()
+    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    print(f"Serving the chat on http://{host}:{port}  (API: /chat/stream, /chat, /docs; plain client: /client)")
+    uvicorn.run(build_app(runtime, demo), host=host, port=port, log_level="warning")

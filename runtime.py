@@ -25,7 +25,11 @@ class Runtime:
 
     @property
     def limits(self) -> TurnLimits:
-        return TurnLimits(stall_timeout=self.settings.stall_timeout, max_turns=self.settings.max_turns)
+        return TurnLimits(
+            stall_timeout=self.settings.stall_timeout,
+            max_turns=self.settings.max_turns,
+            tool_latency=self.settings.demo_tool_latency if self.team.backend.offline else 0.0,
+        )
 
     def check_message(self, message: object) -> str | None:
         """Why a message cannot be sent, or None when it can."""

@@ -18,3 +18,4 @@ class ChatContext:
 
     customer_id: str = CURRENT_CUSTOMER_ID
     refunds: dict[str, str] = field(default_factory=dict)  # invoice id -> refund id
+    tool_latency: float = 0.0  # seconds each demo tool takes, so tool notes show a real pending state

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -276,7 +277,6 @@ class DemoModel(Model):
 
     def __init__(self, tokens_per_second: float = 40.0):
         self.tokens_per_second = tokens_per_second
-        self._ids = itertools.count(1)
 
     async def get_response(
         self,
@@ -333,7 +333,8 @@ class DemoModel(Model):
         paced: bool,
     ) -> AsyncIterator[TResponseStreamEvent]:
         parts = _decide(_Conversation.parse(input), tools, handoffs, schema)
-        response_id = f"resp_demo_{next(self._ids)}"
+        # Random, not a counter: call ids must stay unique in chats that outlive this process.
+        response_id = f"resp_{secrets.token_hex(6)}"
         clock = _Pacer(self.tokens_per_second if paced else 0)
         seq = itertools.count()
         response = Response(

@@ -56,6 +56,7 @@ class Settings:
     session_db_url: str = str(DEFAULT_DATA_DIR / "conversations.sqlite3")
     app_password: str | None = field(default=None, repr=False)
     demo_tokens_per_second: float = 40.0
+    demo_tool_latency: float = 0.4
     max_message_chars: int = 8000
     conversation_ttl: float = 7 * 24 * 3600.0
     max_turns: int = 12
@@ -89,6 +90,7 @@ class Settings:
             session_db_url=env.get("SESSION_DB_URL", "").strip() or cls.session_db_url,
             app_password=env.get("APP_PASSWORD") or None,
             demo_tokens_per_second=_number(env, "DEMO_TOKENS_PER_SECOND", 40.0),
+            demo_tool_latency=_number(env, "DEMO_TOOL_LATENCY", 0.4),
             conversation_ttl=_number(env, "CONVERSATION_TTL_SECONDS", cls.conversation_ttl, minimum=1),
             concurrency_limit=int(_number(env, "AGENT_CONCURRENCY", 64, minimum=1)),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections import Counter
@@ -63,13 +64,20 @@ class _DocIndex:
 DOC_INDEX = _DocIndex(DOCS)
 
 
+async def _pretend_io(ctx: RunContextWrapper[ChatContext]) -> None:
+    """Stand in for the database or search service a real tool would wait on."""
+    if ctx.context.tool_latency > 0:
+        await asyncio.sleep(ctx.context.tool_latency)
+
+
 @function_tool
-def search_docs(query: str) -> str:
+async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
     """Search the Nimbus product documentation.
 
     Args:
         query: What to look for, in a few words (for example "rotate api key").
     """
+    await _pretend_io(ctx)
     hits = DOC_INDEX.search(query)
     if not hits:
         return f"No documentation article matches {query!r}."
@@ -86,12 +94,13 @@ def _invoice_for(ctx: ChatContext, invoice_id: str):
 
 
 @function_tool
-def lookup_invoice(ctx: RunContextWrapper[ChatContext], invoice_id: str) -> str:
+async def lookup_invoice(ctx: RunContextWrapper[ChatContext], invoice_id: str) -> str:
     """Look up one of the signed-in customer's invoices.
 
     Args:
         invoice_id: The invoice number, for example "INV-1001".
     """
+    await _pretend_io(ctx)
     invoice, problem = _invoice_for(ctx.context, invoice_id)
     if invoice is None:
         return problem
@@ -110,13 +119,14 @@ def lookup_invoice(ctx: RunContextWrapper[ChatContext], invoice_id: str) -> str:
 
 
 @function_tool
-def request_refund(ctx: RunContextWrapper[ChatContext], invoice_id: str, reason: str) -> str:
+async def request_refund(ctx: RunContextWrapper[ChatContext], invoice_id: str, reason: str) -> str:
     """Refund a duplicate or wrong charge on one of the signed-in customer's invoices.
 
     Args:
         invoice_id: The invoice number, for example "INV-1001".
         reason: Why the customer asks for the refund, in one sentence.
     """
+    await _pretend_io(ctx)
     invoice, problem = _invoice_for(ctx.context, invoice_id)
     if invoice is None:
         return f"Refund refused. {problem}"

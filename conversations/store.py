@@ -88,6 +88,10 @@ class ConversationStore(abc.ABC):
     async def items(self, conversation: Conversation) -> list[Any]:
         return await self._guard(conversation.session.get_items())
 
+    def is_busy(self, conversation_id: str) -> bool:
+        lock = self._turn_locks.get(conversation_id)
+        return lock is not None and lock.locked()
+
     @asynccontextmanager
     async def turn(self, conversation_id: str) -> AsyncIterator[None]:
         """Serialize turns of one conversation: a second concurrent turn is refused, not interleaved."""

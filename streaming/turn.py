@@ -26,6 +26,7 @@ from .translate import translate
 class TurnLimits:
     stall_timeout: float = 60.0
     max_turns: int = 12
+    tool_latency: float = 0.0  # the offline demo's pretend tool I/O time
 
 
 async def run_turn(
@@ -40,7 +41,7 @@ async def run_turn(
     Closing or cancelling the consumer cancels the run: `result.cancel()` runs in `finally`,
     because the SDK keeps calling the model and tools while a consumer is suspended elsewhere.
     """
-    context = ChatContext(refunds=dict(conversation.state.get("refunds", {})))
+    context = ChatContext(refunds=dict(conversation.state.get("refunds", {})), tool_latency=limits.tool_latency)
     agent = team.agent(conversation.agent)
     segment = ""  # text of the agent answering now; the final answer is the last segment
     async with team.backend.run_config() as run_config:
