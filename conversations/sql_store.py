@@ -8,10 +8,11 @@ from typing import Any
 
 from agents.extensions.memory import SQLAlchemySession
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from .store import ConversationStore
+from .store import ConversationStore, GuardedSession
 
 _metadata = MetaData()
 # The SDK's tables hold the model items; this one holds what the SDK has no place for.
@@ -23,6 +24,19 @@ _chats = Table(
     Column("state", Text, nullable=False, default="{}"),
     Column("updated_at", Float, nullable=False, index=True),
 )
+# Who runs a turn of which chat, so app processes sharing one database refuse concurrent turns.
+# A table of its own (not columns on the one above) so databases made before it still work.
+_leases = Table(
+    "chat_turn_leases",
+    _metadata,
+    Column("id", String(64), primary_key=True),
+    Column("token", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+
+class _Session(GuardedSession, SQLAlchemySession):
+    """The SDK's SQL session, failing as `StoreError` when the database does."""
 
 
 class SQLConversationStore(ConversationStore):
@@ -43,7 +57,7 @@ class SQLConversationStore(ConversationStore):
             self._ready = True
 
     def _session(self, conversation_id: str) -> SQLAlchemySession:
-        return SQLAlchemySession(conversation_id, engine=self.engine, create_tables=False)
+        return _Session(conversation_id, engine=self.engine, create_tables=False)
 
     async def _load_meta(self, conversation_id: str):
         await self._ensure_tables()
@@ -67,9 +81,35 @@ class SQLConversationStore(ConversationStore):
             ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
             if ids:
                 await connection.execute(delete(_chats).where(_chats.c.id.in_(ids)))
+            await connection.execute(delete(_leases).where(_leases.c.expires_at < time.time()))
         for conversation_id in ids:
             await self._session(conversation_id).clear_session()
         return len(ids)
+
+    async def _take_lease(self, conversation_id: str, token: str) -> bool:
+        await self._ensure_tables()
+        now = time.time()
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.expires_at < now))
+                # The primary key makes this the atomic step: of two processes, one insert fails.
+                await connection.execute(_leases.insert().values(id=conversation_id, token=token, expires_at=now + self.lease_seconds))
+        except IntegrityError:
+            return False
+        return True
+
+    async def _renew_lease(self, conversation_id: str, token: str) -> bool:
+        async with self.engine.begin() as connection:
+            renewed = await connection.execute(
+                _leases.update()
+                .where(_leases.c.id == conversation_id, _leases.c.token == token)
+                .values(expires_at=time.time() + self.lease_seconds)
+            )
+        return renewed.rowcount == 1
+
+    async def _drop_lease(self, conversation_id: str, token: str) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.token == token))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import logging
 import secrets
 import time
 import weakref
@@ -14,6 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from agents.memory import Session
+
+log = logging.getLogger(__name__)
+
+STORE_DOWN = (
+    "The conversation store is not reachable right now, so this message was not handled. "
+    "Earlier messages are safe; try again shortly."
+)
+BUSY = "This chat is still answering the previous message. Wait for it or press Stop."
 
 
 class StoreError(RuntimeError):
@@ -38,12 +48,52 @@ class Conversation:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+async def guard(awaitable):
+    """Await a store operation; any backend failure becomes a `StoreError` with a safe message."""
+    try:
+        return await awaitable
+    except (StoreError, asyncio.CancelledError):
+        raise
+    except Exception as exc:
+        log.warning("conversation store failed: %s", type(exc).__name__)
+        raise StoreError(STORE_DOWN) from exc
+
+
+class GuardedSession:
+    """Mixin for an SDK session class: its reads and writes (made by the Runner mid-turn) fail as `StoreError`.
+
+    Without it a Redis or database outage surfaces from `stream_events()` as a driver exception
+    that reads like a model failure.
+    """
+
+    async def get_items(self, limit: int | None = None):
+        return await guard(super().get_items(limit))  # type: ignore[misc]
+
+    async def add_items(self, items) -> None:
+        await guard(super().add_items(items))  # type: ignore[misc]
+
+    async def pop_item(self):
+        return await guard(super().pop_item())  # type: ignore[misc]
+
+    async def clear_session(self) -> None:
+        await guard(super().clear_session())  # type: ignore[misc]
+
+
 def new_conversation_id() -> str:
     # Ids are capabilities (whoever has one can continue the chat), so they must be unguessable.
     return secrets.token_urlsafe(18)
 
 
 class ConversationStore(abc.ABC):
+    """Conversations by id, with expiry after `ttl_seconds` idle and one turn at a time per conversation.
+
+    A turn holds an in-process lock plus, for shared backends, a lease in the store itself, so that
+    several app processes on one store refuse a concurrent turn too. The lease lasts `lease_seconds`
+    and is renewed while the turn runs: a crashed process blocks its chats for that long at most.
+    """
+
+    lease_seconds = 30.0
+
     def __init__(self, ttl_seconds: float):
         self.ttl_seconds = ttl_seconds
         self._turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -64,6 +114,18 @@ class ConversationStore(abc.ABC):
         """Delete conversations idle since before `older_than` (epoch seconds); returns how many."""
 
     async def close(self) -> None:  # noqa: B027 - optional for backends that hold connections
+        pass
+
+    # Cross-process turn leases. The defaults suit a store only one process uses.
+    async def _take_lease(self, conversation_id: str, token: str) -> bool:
+        """Claim the conversation for one turn unless another live lease holds it."""
+        return True
+
+    async def _renew_lease(self, conversation_id: str, token: str) -> bool:
+        """Extend our lease; False when it was lost (expired and taken)."""
+        return True
+
+    async def _drop_lease(self, conversation_id: str, token: str) -> None:  # noqa: B027
         pass
 
     async def create(self) -> Conversation:
@@ -99,9 +161,29 @@ class ConversationStore(abc.ABC):
         if lock is None:
             lock = self._turn_locks[conversation_id] = asyncio.Lock()
         if lock.locked():
-            raise ConversationBusy("This chat is still answering the previous message. Wait for it or press Stop.")
+            raise ConversationBusy(BUSY)
         async with lock:
-            yield
+            token = secrets.token_hex(16)
+            if not await self._guard(self._take_lease(conversation_id, token)):
+                raise ConversationBusy(BUSY)
+            keeper = asyncio.create_task(self._keep_lease(conversation_id, token))
+            try:
+                yield
+            finally:
+                keeper.cancel()
+                # If this fails the lease simply runs out after `lease_seconds`.
+                with contextlib.suppress(Exception):
+                    await self._drop_lease(conversation_id, token)
+
+    async def _keep_lease(self, conversation_id: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                if not await self._renew_lease(conversation_id, token):
+                    log.warning("a turn outlived its lease; another process may have taken the chat")
+                    return
+            except Exception as exc:  # noqa: BLE001 - a store outage; the turn itself will report it
+                log.warning("could not renew a turn lease: %s", type(exc).__name__)
 
     async def _maybe_sweep(self) -> None:
         now = time.time()
@@ -109,14 +191,7 @@ class ConversationStore(abc.ABC):
             self._last_sweep = now
             await self._guard(self._expire(now - self.ttl_seconds))
 
-    @staticmethod
-    async def _guard(awaitable):
-        try:
-            return await awaitable
-        except (StoreError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise StoreError("The conversation store is not available right now; nothing was lost. Try again shortly.") from exc
+    _guard = staticmethod(guard)
 
 
 def open_store(url: str, ttl_seconds: float) -> ConversationStore:
