@@ -1,0 +1,276 @@
+"""Recording a turn as JSON Lines, replaying it through the UI path, and refusing bad recordings."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from agents_config import Settings
+from runtime import Runtime
+from streaming.batching import batches
+from streaming.events import (
+    AgentUpdated,
+    Done,
+    Error,
+    GuardrailTripped,
+    Handoff,
+    ReasoningDelta,
+    SessionStarted,
+    TextDelta,
+    ToolCall,
+    ToolOutput,
+    Usage,
+    to_json,
+)
+from streaming.recording import (
+    MAX_RECORDING_BYTES,
+    Recorder,
+    Recording,
+    RecordingError,
+    RecordingPolicy,
+    TimedEvent,
+    dump_lines,
+    from_json,
+    load_recording,
+    parse_recording,
+    prune,
+    record_turn,
+)
+from streaming.replay import replay_events
+from streaming.turn import run_turn
+from tests.servers import offline_settings
+from ui.chat_view import TurnView
+from ui.record_replay import play
+
+BILLING = "I was charged twice on invoice INV-1001, can you refund me?"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "recordings"
+
+
+def _shown(messages) -> list[tuple[str, str]]:
+    """(title or "", content) of each message: what a person sees, minus ids and durations."""
+    out = []
+    for m in messages:
+        metadata = (m.metadata if hasattr(m, "metadata") else m.get("metadata")) or {}
+        content = m.content if hasattr(m, "content") else m["content"]
+        out.append((metadata.get("title", ""), content))
+    return out
+
+
+async def _record_billing_turn(tmp_path: Path, **settings) -> tuple[Path, list, Runtime]:
+    """One billing turn on the offline model, recorded to tmp_path; returns the file, the live view and the runtime."""
+    runtime = Runtime.from_settings(
+        offline_settings(record_runs=True, recordings_dir=str(tmp_path), **settings)
+    )
+    conversation = await runtime.store.create()
+    turn = record_turn(
+        run_turn(runtime.team, runtime.store, conversation, BILLING, runtime.limits),
+        runtime.settings, runtime.team.backend.label, conversation, BILLING,
+    )
+    view = TurnView()
+    async for batch in batches(turn, 0.05):
+        for event in batch:
+            view.apply(event)
+    files = list(tmp_path.glob("*.jsonl"))
+    assert len(files) == 1
+    return files[0], view.messages(), runtime
+
+
+# --- events from JSON ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        TextDelta("hé <b>"),
+        ToolCall("lookup_invoice", "call_1", '{"invoice_id": "INV-1001"}'),
+        ToolOutput("call_1", "ok"),
+        Handoff("Triage Agent", "Billing Agent"),
+        AgentUpdated("Billing Agent"),
+        ReasoningDelta("hmm"),
+        GuardrailTripped("scope", "Blocked"),
+        Error("boom"),
+        Done("final", "Billing Agent", Usage(1, 2, 3), stats={"total_s": 1.0}, trace=[{"kind": "agent"}], trace_id="t1"),
+        SessionStarted("abc"),
+    ],
+)
+def test_from_json_is_the_inverse_of_to_json(event):
+    assert from_json(json.loads(json.dumps(to_json(event)))) == event
+
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        ({"type": "exec_code", "code": "x"}, "Unknown event type"),
+        ({"content": "no type"}, "Unknown event type"),
+        ({"type": "text"}, "lacks the field"),
+        ({"type": "text", "content": 3}, "must be of type str"),
+        ({"type": "text", "content": "x", "extra": 1}, "unknown field"),
+        ({"type": "done", "final": "", "last_agent": "A", "usage": {"input_tokens": "many"}}, "must be of type int"),
+        (["text"], "must be a JSON object"),
+    ],
+)
+def test_from_json_rejects_bad_events_clearly(data, problem):
+    with pytest.raises(RecordingError, match=problem):
+        from_json(data)
+
+
+# --- record and replay --------------------------------------------------------------------------
+
+
+async def test_a_recorded_billing_turn_replays_the_same_notes_and_text_with_its_timing(tmp_path):
+    path, live, _ = await _record_billing_turn(tmp_path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0]["kind"] == "header" and lines[0]["version"] == 1 and lines[0]["message"] == BILLING
+    assert lines[0]["backend"].startswith("Offline demo model")
+    assert {row["kind"] for row in lines[1:-1]} == {"event"}
+    assert lines[-1]["kind"] == "final" and lines[-1]["agent"] == "Billing Agent"
+    assert "INV-1001" in json.dumps(lines[-1]["input_list"])
+
+    recording = load_recording(path)
+    started = time.monotonic()
+    arrivals = []  # (offset in the replay, offset in the recording)
+    async for event in replay_events(recording, speed=1.0):
+        arrivals.append(time.monotonic() - started)
+    late = [got - timed.t for got, timed in zip(arrivals, recording.events)]
+    assert recording.duration > 0.5
+    assert all(-0.005 <= lag <= 0.1 * recording.duration for lag in late), max(late)
+    assert abs(arrivals[-1] - recording.duration) <= 0.1 * recording.duration
+
+    # Through the chat's own path (batches → TurnView): the same notes and text, in the same order.
+    started = time.monotonic()
+    async for shown in play(recording, speed=2.0):
+        pass
+    elapsed = time.monotonic() - started
+    assert shown[1]["metadata"]["title"] == "⏪ Replay of a recorded run (speed 2×)"
+    assert _shown(shown[2:]) == _shown(live)
+    assert any("lookup_invoice" in title for title, _ in _shown(live))
+    assert abs(elapsed - recording.duration / 2) <= 0.1 * recording.duration / 2
+
+
+async def test_speed_divides_the_replay_time():
+    recording = Recording("q", None, "test", "", [TimedEvent(0.0, TextDelta("a")), TimedEvent(0.6, TextDelta("b"))])
+    started = time.monotonic()
+    async for _ in replay_events(recording, speed=3.0):
+        pass
+    assert 0.18 <= time.monotonic() - started <= 0.3
+
+
+async def test_recording_is_off_unless_the_settings_ask_for_it(tmp_path):
+    runtime = Runtime.from_settings(offline_settings(recordings_dir=str(tmp_path)))
+    conversation = await runtime.store.create()
+    source = run_turn(runtime.team, runtime.store, conversation, "Hi", runtime.limits)
+    assert record_turn(source, runtime.settings, "x", conversation, "Hi") is source
+    await source.aclose()
+
+
+def test_recording_defaults_on_locally_and_off_on_public_spaces():
+    assert Settings.from_env({}).record_runs is True
+    assert Settings.from_env({"SPACE_ID": "someone/app"}).record_runs is False
+    assert Settings.from_env({"SPACE_ID": "someone/app", "RECORD_RUNS": "1"}).record_runs is True
+    assert Settings.from_env({"RECORD_RUNS": "0"}).record_runs is False
+    assert Settings.from_env({"RECORDINGS_DIR": "/tmp/x"}).recordings_dir == "/tmp/x"
+
+
+def test_keys_and_secrets_are_never_written():
+    secret = "hunter2-password"
+    recording = Recording("my key is sk-proj-ABCDEFGHIJKLMNOP", None, "b", "")
+    recording.events.append(TimedEvent(0.1, Error(f"bad key sk-ABCDEFGHIJKL1234 and {secret}")))
+    recording.input_list = [{"role": "user", "content": f"pw {secret}"}]
+    text = dump_lines(recording, known_secrets=[secret])
+    assert "ABCDEFGHIJ" not in text and secret not in text
+    assert text.count("[redacted]") == 4
+
+
+def test_old_recordings_are_deleted_beyond_the_file_and_size_limits(tmp_path):
+    for index in range(6):
+        path = tmp_path / f"run-{index}.jsonl"
+        path.write_text("x" * 1000)
+        stamp = 1_700_000_000 + index
+        import os
+
+        os.utime(path, (stamp, stamp))
+    prune(RecordingPolicy(tmp_path, max_files=4, max_bytes=10_000))
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["run-2.jsonl", "run-3.jsonl", "run-4.jsonl", "run-5.jsonl"]
+    prune(RecordingPolicy(tmp_path, max_files=10, max_bytes=2_500))
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["run-4.jsonl", "run-5.jsonl"]
+
+
+def test_shipped_example_recordings_load_and_reach_their_agents():
+    recordings = {p.name: load_recording(p) for p in EXAMPLES.glob("*.jsonl")}
+    assert len(recordings) >= 2
+    agents = {r.final_agent for r in recordings.values()}
+    assert {"Billing Agent", "Support Agent"} <= agents
+    for recording in recordings.values():
+        assert isinstance(recording.events[-1].event, Done)
+        assert any(isinstance(timed.event, ToolCall) for timed in recording.events)
+
+
+# --- bad files ----------------------------------------------------------------------------------
+
+HEADER = json.dumps({"kind": "header", "version": 1, "message": "m", "agent": None, "backend": "b", "started_at": ""})
+
+
+def _event(t, event):
+    return json.dumps({"kind": "event", "t": t, "event": event})
+
+
+def test_bad_json_is_refused():
+    with pytest.raises(RecordingError, match="Line 2 is not valid JSON"):
+        parse_recording(HEADER + "\n{not json\n")
+
+
+def test_an_unknown_event_type_is_refused():
+    with pytest.raises(RecordingError, match="Line 2: Unknown event type 'script'"):
+        parse_recording(HEADER + "\n" + _event(0.1, {"type": "script", "src": "x"}))
+
+
+def test_a_wrong_version_is_refused():
+    with pytest.raises(RecordingError, match="Unsupported recording version '2'"):
+        parse_recording(HEADER.replace('"version": 1', '"version": 2'))
+
+
+def test_a_file_without_header_is_refused():
+    with pytest.raises(RecordingError, match="first line must be the recording header"):
+        parse_recording(_event(0.1, {"type": "text", "content": "x"}))
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_RECORDING_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(RecordingError, match="too large"):
+        load_recording(path)
+
+
+@pytest.mark.parametrize("t", [-1, "soon", 1e12, None])
+def test_bad_times_are_refused(t):
+    with pytest.raises(RecordingError, match="'t' must be a number"):
+        parse_recording(HEADER + "\n" + _event(t, {"type": "text", "content": "x"}))
+
+
+def test_events_out_of_order_and_unknown_lines_are_refused():
+    with pytest.raises(RecordingError, match="time order"):
+        parse_recording("\n".join([HEADER, _event(1, {"type": "text", "content": "x"}), _event(0.5, {"type": "text", "content": "y"})]))
+    with pytest.raises(RecordingError, match="unknown line kind"):
+        parse_recording(HEADER + '\n{"kind": "eval"}')
+    with pytest.raises(RecordingError, match="not UTF-8"):
+        parse_recording(b"\xff\xfe" + HEADER.encode())
+
+
+async def test_html_inside_a_recording_replays_as_inert_text():
+    hostile = '<script>alert(1)</script><img src="https://evil.example/x.png">'
+    text = parse_recording("\n".join([
+        HEADER.replace('"message": "m"', json.dumps({"message": hostile})[1:-1]),
+        _event(0.0, {"type": "tool_call", "name": "<b>x</b>", "call_id": "c1", "arguments": hostile}),
+        _event(0.0, {"type": "text", "content": hostile}),
+        _event(0.0, {"type": "done", "final": hostile, "last_agent": "A"}),
+    ]))
+    async for shown in play(text, speed=20):
+        pass
+    # The question and the answer text (tool arguments sit in a code block, which shows them as text).
+    rendered = json.dumps([shown[0]["content"], shown[-1]["content"]])
+    assert "<script>" not in rendered and "<img" not in rendered
+    assert "&lt;script&gt;" in rendered
