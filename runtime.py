@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from agents_config import AgentTeam, Settings, build_team
 from conversations import ConversationStore, open_store
+from streaming.tracing import install_collector
 from streaming.turn import TurnLimits
 
 
@@ -17,11 +18,11 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        return cls(
-            settings=settings,
-            team=build_team(settings),
-            store=open_store(settings.session_db_url, settings.conversation_ttl),
-        )
+        team = build_team(settings)
+        # Spans are always collected locally for the timeline; they go to the OpenAI dashboard
+        # only for a real OpenAI key (never offline, never with another server's key).
+        install_collector(upload=not team.backend.offline and not settings.openai_base_url)
+        return cls(settings=settings, team=team, store=open_store(settings.session_db_url, settings.conversation_ttl))
 
     @property
     def limits(self) -> TurnLimits:

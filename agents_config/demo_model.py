@@ -22,6 +22,7 @@ from agents import Handoff, Model, ModelProvider, ModelResponse, ModelSettings, 
 from agents.agent_output import AgentOutputSchemaBase
 from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.models.interface import ModelTracing
+from agents.tracing import generation_span
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
@@ -293,7 +294,7 @@ class DemoModel(Model):
         prompt: Any = None,
     ) -> ModelResponse:
         final: Response | None = None
-        async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, paced=False):
+        async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, tracing, paced=False):
             if isinstance(event, ResponseCompletedEvent):
                 final = event.response
         assert final is not None and final.usage is not None
@@ -319,10 +320,30 @@ class DemoModel(Model):
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, paced=True):
+        async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, tracing, paced=True):
             yield event
 
     async def _stream(
+        self,
+        instructions: str | None,
+        input: str | list[TResponseInputItem],
+        tools: list[Tool],
+        handoffs: list[Handoff],
+        schema: Any,
+        tracing: ModelTracing,
+        *,
+        paced: bool,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        # A generation span, as real models open one, so the trace timeline shows each model call.
+        span = generation_span(model=MODEL_NAME, disabled=tracing.is_disabled())
+        span.start(mark_as_current=False)
+        try:
+            async for event in self._events(instructions, input, tools, handoffs, schema, paced=paced):
+                yield event
+        finally:
+            span.finish()
+
+    async def _events(
         self,
         instructions: str | None,
         input: str | list[TResponseInputItem],

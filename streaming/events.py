@@ -78,6 +78,9 @@ class Done:
     final: str
     last_agent: str
     usage: Usage = field(default_factory=Usage)
+    stats: dict[str, Any] = field(default_factory=dict)  # see streaming.stats.TurnStats.to_json
+    trace: list[dict[str, Any]] = field(default_factory=list)  # the turn's spans, see streaming.tracing
+    trace_id: str | None = None
     type: Literal["done"] = "done"
 
 

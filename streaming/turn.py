@@ -15,10 +15,13 @@ from agents import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTrigg
 
 from agents_config import AgentTeam
 from agents_config.context import ChatContext
+from agents_config.pricing import estimate_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from .errors import STALLED, describe, guardrail_message
 from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .stats import TurnStats
+from .tracing import spans_to_json, turn_spans
 from .translate import translate
 
 
@@ -44,6 +47,7 @@ async def run_turn(
     context = ChatContext(refunds=dict(conversation.state.get("refunds", {})), tool_latency=limits.tool_latency)
     agent = team.agent(conversation.agent)
     segment = ""  # text of the agent answering now; the final answer is the last segment
+    stats = TurnStats()
     async with team.backend.run_config() as run_config:
         result = Runner.run_streamed(
             agent,
@@ -64,6 +68,7 @@ async def run_turn(
                     except StopAsyncIteration:
                         break
                     for view in translate(event):
+                        stats.observe(view)
                         if isinstance(view, TextDelta):
                             segment += view.content
                         elif isinstance(view, (Handoff, AgentUpdated)):
@@ -93,8 +98,20 @@ async def run_turn(
     except StoreError as exc:
         yield Error(str(exc))
     usage = result.context_wrapper.usage
+    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage))
+    trace_id = result.trace.trace_id if result.trace is not None else None
     yield Done(
         final=segment,
         last_agent=result.last_agent.name,
         usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
+        stats=stats.to_json(),
+        trace=spans_to_json(turn_spans(trace_id)),
+        trace_id=trace_id,
     )
+
+
+def _cost(team: AgentTeam, usage) -> float | None:
+    if team.backend.offline:
+        return 0.0
+    model = team.triage.model
+    return estimate_cost(model, usage.input_tokens, usage.output_tokens) if isinstance(model, str) else None

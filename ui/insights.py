@@ -1,0 +1,106 @@
+"""Run insight for reviewers: the agent graph, the last turn's stats and its trace timeline.
+
+Pure functions from data to Markdown/HTML; the handler decides when to send them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from agents import Agent, Handoff
+
+from agents_config import AgentTeam
+
+_KIND_COLORS = {
+    "agent": "#6e40c9",
+    "generation": "#0969da",
+    "response": "#0969da",
+    "function": "#1a7f37",
+    "handoff": "#bf8700",
+    "guardrail": "#cf222e",
+}
+
+
+def _node_id(name: str) -> str:
+    return re.sub(r"\W+", "_", name).strip("_").lower() or "node"
+
+
+def agent_graph(team: AgentTeam, active: str | None = None) -> str:
+    """A Mermaid flowchart (rendered by Gradio's Markdown) of agents, handoffs and tools.
+
+    Mermaid does the layout; the answering agent is highlighted.
+    """
+    lines = ["```mermaid", "flowchart LR"]
+    for agent in team.by_name.values():
+        lines.append(f'  {_node_id(agent.name)}["{agent.name}"]')
+    for agent in team.by_name.values():
+        for target in agent.handoffs:
+            name = target.name if isinstance(target, Agent) else target.agent_name if isinstance(target, Handoff) else str(target)
+            lines.append(f"  {_node_id(agent.name)} -->|handoff| {_node_id(name)}")
+        for tool in agent.tools:
+            tool_id = f"tool_{_node_id(tool.name)}"
+            lines.append(f'  {tool_id}(["🛠️ {tool.name}"])')
+            lines.append(f"  {_node_id(agent.name)} -.- {tool_id}")
+    lines.append("  classDef active fill:#ffe08a,stroke:#bf8700,stroke-width:3px")
+    lines.append("  classDef tool fill:#eef6ee,stroke:#1a7f37")
+    tools = sorted({f"tool_{_node_id(t.name)}" for a in team.by_name.values() for t in a.tools})
+    if tools:
+        lines.append(f"  class {','.join(tools)} tool")
+    if active in team.by_name:
+        lines.append(f"  class {_node_id(active)} active")
+    lines.append("```")
+    caption = f"**Answering now:** {active}" if active else "**Agents** (the one answering is highlighted)"
+    return caption + "\n\n" + "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
+
+
+def stats_markdown(stats: dict[str, Any]) -> str:
+    """The last turn's figures as a compact two-column table."""
+    if not stats:
+        return ""
+    cost = stats.get("cost_usd")
+    rows = [
+        ("Time to first token", _seconds(stats.get("time_to_first_token_s"))),
+        ("Total time", _seconds(stats.get("total_s"))),
+        ("Tokens in / out", f"{stats.get('input_tokens', 0):,} / {stats.get('output_tokens', 0):,}"),
+        ("Tokens per second", "n/a" if stats.get("tokens_per_second") is None else f"{stats['tokens_per_second']:.0f}"),
+        ("Model calls", str(stats.get("model_calls", 0))),
+        ("Tool calls (time)", f"{stats.get('tool_calls', 0)} ({_seconds(stats.get('tool_seconds'))})"),
+        ("Agent path", " → ".join(stats.get("agent_path", [])) or "n/a"),
+        ("Estimated cost", "n/a" if cost is None else f"${cost:.4f}"),
+    ]
+    table = "\n".join(f"| {name} | {html.escape(value)} |" for name, value in rows)
+    return "| Last turn | |\n|---|---|\n" + table
+
+
+def timeline_html(trace: list[dict[str, Any]]) -> str:
+    """The turn's spans as horizontal bars on one time axis (all text escaped)."""
+    if not trace:
+        return "<p style='opacity:.7'>The trace of the next turn appears here.</p>"
+    end = max(span["start_s"] + span["duration_s"] for span in trace) or 1e-9
+    rows = []
+    for span in trace:
+        left = 100 * span["start_s"] / end
+        width = max(0.6, 100 * span["duration_s"] / end)
+        color = _KIND_COLORS.get(span["kind"], "#57606a")
+        indent = "0" if span["kind"] == "agent" else "0.8em"
+        label = html.escape(span["label"]) + (" ⚠️" if span.get("failed") else "")
+        rows.append(
+            "<div class='tl-row'>"
+            f"<div class='tl-label' style='padding-left:{indent}' title='{label}'>{label}</div>"
+            f"<div class='tl-track'><div class='tl-bar' style='left:{left:.2f}%;width:{width:.2f}%;background:{color}'></div></div>"
+            f"<div class='tl-time'>{span['duration_s'] * 1000:.0f} ms</div>"
+            "</div>"
+        )
+    style = (
+        "<style>.tl-row{display:flex;align-items:center;gap:.5em;font-size:12px;line-height:18px}"
+        ".tl-label{width:42%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}"
+        ".tl-track{position:relative;flex:1;height:10px;background:rgba(127,127,127,.12);border-radius:3px}"
+        ".tl-bar{position:absolute;top:0;height:10px;border-radius:3px}.tl-time{width:4.5em;text-align:right;opacity:.8}</style>"
+    )
+    return f"{style}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}</div><p style='font-size:12px;opacity:.7'>Trace: {len(trace)} spans over {end:.2f} s</p>"
