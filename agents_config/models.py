@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from agents import ModelProvider, ModelSettings, OpenAIProvider, RunConfig, set_tracing_disabled
@@ -13,24 +14,63 @@ from .demo_model import DemoModelProvider
 from .settings import Settings
 
 
+# The provider of the turn running in this task, so a nested run of the same turn (the input
+# guardrail's check) reuses it, and with it the turn's WebSocket connection.
+_turn_provider: ContextVar[tuple[Backend, ModelProvider] | None] = ContextVar("turn_provider", default=None)
+
+
 @dataclass
 class Backend:
-    """Where the model calls of a run go, and how the UI names it (never with the key)."""
+    """Where the model calls of a run go, and how the UI names it (never with the key).
+
+    `provider_per_turn`, when set, makes a fresh provider for every turn and closes it after: the
+    WebSocket transport keeps one connection per provider and model, and a connection must not be
+    shared by the concurrent turns of different users (the SDK serialises requests on it, and a
+    Stop in one turn would drop it under the other).
+    """
 
     label: str
     provider: ModelProvider
     model_settings: ModelSettings = field(default_factory=ModelSettings)
     offline: bool = False
+    provider_per_turn: Callable[[], ModelProvider] | None = None
 
     @asynccontextmanager
     async def run_config(self, **overrides) -> AsyncIterator[RunConfig]:
-        """The RunConfig for one turn; a context so a transport can hold a connection for it."""
-        yield RunConfig(model_provider=self.provider, **overrides)
+        """The RunConfig for one turn; a context so a transport can hold a connection for it.
+
+        Nested inside another `run_config` of the same backend in the same task (the guardrail check
+        runs inside the turn's run), it reuses the outer turn's provider instead of opening a new one.
+        """
+        outer = _turn_provider.get()
+        if outer is not None and outer[0] is self:
+            yield RunConfig(model_provider=outer[1], **overrides)
+            return
+        provider = self.provider_per_turn() if self.provider_per_turn else self.provider
+        token = _turn_provider.set((self, provider))
+        try:
+            yield RunConfig(model_provider=provider, **overrides)
+        finally:
+            try:
+                _turn_provider.reset(token)
+            except ValueError:  # the turn was closed from another task; its context dies with it
+                _turn_provider.set(None)
+            if provider is not self.provider:
+                await _close_quietly(provider)
 
     async def aclose(self) -> None:
-        closer = getattr(self.provider, "aclose", None)
-        if closer is not None:
-            await closer()
+        await _close_quietly(self.provider)
+
+
+async def _close_quietly(provider: ModelProvider) -> None:
+    """Release a provider's connections; a failure to close must not replace the turn's own outcome."""
+    closer = getattr(provider, "aclose", None)
+    if closer is None:
+        return
+    try:
+        await closer()
+    except Exception:  # noqa: BLE001 - the connection is being discarded either way
+        pass
 
 
 def _describe(settings: Settings) -> str:
@@ -60,14 +100,22 @@ def build_backend(settings: Settings) -> Backend:
         timeout=settings.request_timeout,
         max_retries=settings.max_retries,
     )
-    provider = OpenAIProvider(
-        openai_client=client,
-        use_responses=settings.api == "responses",
-        use_responses_websocket=settings.transport == "websocket",
-    )
+    use_websocket = settings.api == "responses" and settings.transport == "websocket"
+
+    def make_provider() -> OpenAIProvider:
+        # All providers share one client (its HTTP pool); a WebSocket provider holds its own connection.
+        return OpenAIProvider(
+            openai_client=client,
+            use_responses=settings.api == "responses",
+            use_responses_websocket=use_websocket,
+        )
+
     return Backend(
         label=_describe(settings),
-        provider=provider,
+        provider=make_provider(),
         # Chat Completions only reports token usage when asked to.
         model_settings=ModelSettings(include_usage=True),
+        # One WebSocket per turn: every model call of the turn (guardrail, tool round-trips, handoffs)
+        # shares it, no two users ever share one, and it is closed when the turn ends.
+        provider_per_turn=make_provider if use_websocket else None,
     )
