@@ -62,6 +62,8 @@ def build_guardrail(model: str, backend: "Backend") -> InputGuardrail:
         # The check runs on the same provider and model as the agents it protects.
         async with backend.run_config() as run_config:
             result = await Runner.run(checker, last_user_text(input), context=ctx.context, run_config=run_config)
+        # The check is a run of its own: count its tokens in the turn's usage, or the cost is understated.
+        ctx.usage.add(result.context_wrapper.usage)
         check = result.final_output_as(AccessCheck)
         return GuardrailFunctionOutput(output_info=check, tripwire_triggered=check.blocked)
 

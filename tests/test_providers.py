@@ -86,9 +86,8 @@ async def test_text_streams_in_several_deltas_with_usage(fake, mode):
     assert "".join(d.content for d in deltas) == "Invoices are emailed on the first day of each month."
     done = events[-1]
     assert isinstance(done, Done) and not of(Error, events)
-    # Usage is reported in every mode. It is the agents' calls only: the guardrail check (9 in, 4 out)
-    # is a separate Runner.run whose usage guardrails.py does not add to the turn's.
-    assert (done.usage.input_tokens, done.usage.output_tokens) == (30, 12)
+    # Usage is reported in every mode, the guardrail check's call (9 in, 4 out) included.
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (39, 16)
     assert len(fake.calls) == 2 and fake.calls[0].guardrail
 
 
