@@ -218,3 +218,38 @@ async def _conversation_count(runtime: Runtime) -> int:
         for table in tables:
             total += (await connection.execute(text(f'select count(*) from "{table}"'))).scalar_one()
         return total
+
+
+@pytest.mark.browser
+def test_the_html_export_opens_offline_in_a_browser_and_runs_nothing():
+    from tests.browser import NetworkGuard, chromium_missing_reason, in_ci, launch
+
+    reason = chromium_missing_reason()
+    if reason:
+        pytest.fail(reason) if in_ci() else pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    page_html = render_html({
+        "exported_at": "now",
+        "messages": [
+            {"role": "user", "content": HOSTILE, "metadata": None},
+            {"role": "assistant", "content": "Refund RF-1001-01 granted", "metadata": {"title": "🛠️ request_refund"}},
+        ],
+        "stats": [{"total_s": 1.2, "agent_path": ["Triage Agent", "Billing Agent"]}],
+    })
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            context = browser.new_context()
+            guard = NetworkGuard().install(context)
+            page = context.new_page()
+            dialogs = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.set_content(page_html)
+            text = page.inner_text("body")
+            assert '<script>alert("x")</script>' in text  # shown as text...
+            assert "request_refund" in text and "Triage Agent → Billing Agent" in text
+            assert page.locator("img, script, a").count() == 0  # ...never as elements
+            assert dialogs == [] and guard.outside == []
+        finally:
+            browser.close()

@@ -274,3 +274,33 @@ async def test_html_inside_a_recording_replays_as_inert_text():
     rendered = json.dumps([shown[0]["content"], shown[-1]["content"]])
     assert "<script>" not in rendered and "<img" not in rendered
     assert "&lt;script&gt;" in rendered
+
+
+# --- the Record & replay panel's own handlers (as the Blocks registered them) ----------------------
+
+
+def _panel_handler(runtime: Runtime, name: str):
+    from app import build_demo
+
+    demo = build_demo(runtime)
+    return next(block.fn for block in demo.fns.values() if getattr(block.fn, "__name__", "") == name)
+
+
+async def test_the_replay_button_plays_an_uploaded_recording_and_then_continues_it(runtime):
+    on_replay = _panel_handler(runtime, "on_replay")
+    updates = [update async for update in on_replay(str(EXAMPLES / "billing-refund.jsonl"), 20)]
+    shown, state, chat_id = updates[-1]
+    assert shown is state and shown[1]["metadata"]["title"] == "⏪ Replay of a recorded run (speed 20×)"
+    assert "RF-1001" in shown[-1]["content"]
+    conversation = await runtime.store.get(chat_id)
+    assert conversation.agent == "Billing Agent"
+    assert "INV-1001" in json.dumps(await runtime.store.items(conversation))
+
+
+async def test_a_bad_upload_changes_nothing(runtime, tmp_path):
+    on_replay = _panel_handler(runtime, "on_replay")
+    path = tmp_path / "bad.jsonl"
+    path.write_text(HEADER + '\n{"kind": "event", "t": 0, "event": {"type": "script"}}\n')
+    with pytest.warns(UserWarning, match="Not replayed: Line 2: Unknown event type 'script'"):
+        updates = [update async for update in on_replay(str(path), 1)]
+    assert len(updates) == 1 and all(isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1 for value in updates[0])

@@ -120,7 +120,7 @@ h1{font-size:1.4em}.meta{color:#59636e;font-size:.9em}
 .user{background:#ddf4ff;margin-left:15%}.assistant{background:#f6f8fa;margin-right:15%}
 details.note{border:1px solid #d1d9e0;border-radius:8px;margin:.4em 15% .4em 0;padding:.3em .8em;background:#fff}
 details.note summary{cursor:pointer;font-weight:600}details.note pre{white-space:pre-wrap;font-size:.9em;margin:.4em 0}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}td,th{border:1px solid #d1d9e0;padding:.25em .6em;text-align:left}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em;display:block;overflow-x:auto}td,th{border:1px solid #d1d9e0;padding:.25em .6em;text-align:left}
 """
 
 

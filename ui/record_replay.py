@@ -97,16 +97,15 @@ def build_record_replay_panel(
         return conversation.id
 
     async def replay(recording: Recording, speed: float):
-        messages: list[dict[str, Any]] = []
-        async for messages in play(recording, speed):
-            yield messages, messages, gr.skip()
         try:
             new_id = await continue_from(recording.input_list, recording.final_agent)
         except StoreError as exc:
             gr.Warning(str(exc))
             new_id = None
-        # After the replay the chat continues the recorded conversation (or starts a fresh one).
-        yield messages, messages, new_id
+        # The chat continues the recorded conversation (or starts a fresh one): set from the first update,
+        # so a message sent once the replay is over always goes on from where the recording stopped.
+        async for messages in play(recording, speed):
+            yield messages, messages, new_id
 
     async def on_replay(upload: Any, speed: float):
         path = _file_path(upload)
@@ -172,7 +171,7 @@ def build_record_replay_panel(
         with gr.Row():
             export_json_button = gr.Button("Export chat (JSON, can be imported)")
             export_html_button = gr.Button("Export chat (HTML page)")
-            import_file = gr.File(label="Import a chat (.json)", file_types=[".json"], type="filepath")
+            import_upload = gr.File(label="Import a chat (.json)", file_types=[".json"], type="filepath")
         download = gr.File(label="Download", interactive=False)
         with gr.Row():
             comment = gr.Textbox(label="Comment on the answer you rated last (👍/👎 under each answer)", scale=4)
@@ -181,7 +180,7 @@ def build_record_replay_panel(
     replay_button.click(on_replay, [replay_file, speed], chat_outputs, api_visibility="private")
     export_json_button.click(on_export_json, [chat.chatbot, chat_id], download, api_visibility="private")
     export_html_button.click(on_export_html, [chat.chatbot, chat_id], download, api_visibility="private")
-    import_file.upload(on_import, [import_file], chat_outputs, api_visibility="private")
+    import_upload.upload(on_import, [import_upload], chat_outputs, api_visibility="private")
     comment_button.click(make_comment_handler(store), [chat_id, comment], comment, api_visibility="private")
     chat.chatbot.like(make_like_handler(store), [chat_id], None, api_visibility="private")
     if autoplay is not None:
