@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from streaming.events import (
 )
 from streaming.recording import (
     MAX_RECORDING_BYTES,
-    Recorder,
     Recording,
     RecordingError,
     RecordingPolicy,
@@ -189,8 +189,6 @@ def test_old_recordings_are_deleted_beyond_the_file_and_size_limits(tmp_path):
         path = tmp_path / f"run-{index}.jsonl"
         path.write_text("x" * 1000)
         stamp = 1_700_000_000 + index
-        import os
-
         os.utime(path, (stamp, stamp))
     prune(RecordingPolicy(tmp_path, max_files=4, max_bytes=10_000))
     assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["run-2.jsonl", "run-3.jsonl", "run-4.jsonl", "run-5.jsonl"]

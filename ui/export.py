@@ -7,6 +7,7 @@ Imports come from anyone: every field is validated, and what is displayed again 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from conversations import Conversation, ConversationStore
+from conversations import Conversation, ConversationStore, StoreError
 from streaming.events import Done, ViewEvent
 
 from .safe_markdown import safe_markdown
@@ -81,7 +82,9 @@ async def remember_stats(
                 stats = conversation.state.setdefault("turn_stats", [])
                 stats.append(event.stats)
                 del stats[:-MAX_STATS]
-                await store.save(conversation)
+                # The turn itself is saved already; losing its stats must not turn it into a failure.
+                with contextlib.suppress(StoreError):
+                    await store.save(conversation)
             yield event
     finally:
         aclose = getattr(source, "aclose", None)
