@@ -1,0 +1,162 @@
+"""batches(): coalescing, order, timer flush, and cancellation of the source."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streaming.batching import batches
+from streaming.events import Done, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput
+
+INTERVAL = 0.05
+
+
+def _flatten(collected):
+    return [event for batch in collected for event in batch]
+
+
+def _text(events) -> str:
+    return "".join(e.content for e in events if isinstance(e, TextDelta))
+
+
+async def _fast_source(count: int):
+    for index in range(count):
+        yield TextDelta(f"w{index} ")
+        if index % 50 == 0:
+            await asyncio.sleep(0)  # a fast model still yields to the loop now and then
+    yield Done(final="", last_agent="Triage Agent")
+
+
+async def test_a_fast_source_is_coalesced_into_far_fewer_batches():
+    collected = [batch async for batch in batches(_fast_source(2000), INTERVAL)]
+    events = _flatten(collected)
+    assert len(collected) < 50  # 2000 deltas
+    assert _text(events) == "".join(f"w{i} " for i in range(2000))
+    assert isinstance(events[-1], Done)
+
+
+async def test_non_text_events_keep_their_order_and_are_never_merged():
+    script = [
+        ReasoningDelta("let me "), ReasoningDelta("check"),
+        ToolCall("lookup_invoice", "c1", "{}"), ToolOutput("c1", "ok"),
+        TextDelta("a"), TextDelta("b"),
+        Handoff("Triage Agent", "Billing Agent"),
+        TextDelta("c"), ToolCall("request_refund", "c2", "{}"), ToolCall("request_refund", "c3", "{}"),
+        Done(final="c", last_agent="Billing Agent"),
+    ]
+
+    async def source():
+        for event in script:
+            yield event
+
+    events = _flatten([batch async for batch in batches(source(), INTERVAL)])
+    assert events == [
+        ReasoningDelta("let me check"),
+        ToolCall("lookup_invoice", "c1", "{}"), ToolOutput("c1", "ok"),
+        TextDelta("ab"),
+        Handoff("Triage Agent", "Billing Agent"),
+        TextDelta("c"), ToolCall("request_refund", "c2", "{}"), ToolCall("request_refund", "c3", "{}"),
+        Done(final="c", last_agent="Billing Agent"),
+    ]
+
+
+async def test_first_batch_is_immediate_and_text_is_flushed_during_a_pause():
+    # A long interval makes "immediate" and "flushed by the timer" easy to tell apart, even on a busy machine.
+    interval = 1.0
+    loop = asyncio.get_running_loop()
+    resume = asyncio.Event()
+    first_shown = asyncio.Event()
+
+    async def source():
+        yield TextDelta("first")
+        await first_shown.wait()  # the next delta comes just after the first batch went out
+        yield TextDelta(" second")
+        await resume.wait()  # then the model pauses (thinking, a slow tool) until the test lets it go on
+        yield TextDelta(" third")
+
+    stream = batches(source(), interval)
+    started = loop.time()
+    first = await asyncio.wait_for(stream.__anext__(), interval)
+    assert _text(first) == "first"
+    assert loop.time() - started < interval / 2  # no wait for the interval before the first batch
+    first_shown.set()
+    second = await asyncio.wait_for(stream.__anext__(), 3 * interval)
+    assert _text(second) == " second"
+    assert not resume.is_set()  # shown by the timer, without waiting for the next delta
+    assert loop.time() - started >= interval * 0.9  # but not before the interval was up
+    resume.set()
+    rest = [batch async for batch in stream]
+    assert _text(_flatten(rest)) == " third"
+
+
+async def test_at_most_one_batch_per_interval():
+    async def source():
+        for index in range(60):
+            yield TextDelta(str(index))
+            await asyncio.sleep(0.005)  # a model at 200 tokens/s
+
+    loop = asyncio.get_running_loop()
+    times = []
+    async for _ in batches(source(), INTERVAL):
+        times.append(loop.time())
+    gaps = [later - earlier for earlier, later in zip(times, times[1:-1])]  # the final flush may be early
+    assert all(gap >= INTERVAL * 0.9 for gap in gaps), gaps
+
+
+async def test_source_error_is_raised_after_the_events_before_it():
+    async def source():
+        yield ToolCall("lookup_invoice", "c1", "{}")
+        raise RuntimeError("boom")
+
+    seen = []
+    try:
+        async for batch in batches(source(), INTERVAL):
+            seen.extend(batch)
+    except RuntimeError as exc:
+        assert str(exc) == "boom"
+    else:
+        raise AssertionError("the source's error was swallowed")
+    assert seen == [ToolCall("lookup_invoice", "c1", "{}")]
+
+
+async def test_closing_the_consumer_cancels_the_source():
+    started, cancelled, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def source():
+        try:
+            yield TextDelta("working")
+            started.set()
+            await asyncio.Event().wait()  # a run that would go on forever
+            yield TextDelta("never")
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        finally:
+            finished.set()
+
+    stream = batches(source(), INTERVAL)
+    assert _text(await stream.__anext__()) == "working"
+    await asyncio.wait_for(started.wait(), 1)
+    await asyncio.wait_for(stream.aclose(), 1)
+    assert cancelled.is_set() and finished.is_set()
+
+
+async def test_cancelling_the_consumer_task_cancels_the_source():
+    delivered, finished = asyncio.Event(), asyncio.Event()
+
+    async def source():
+        try:
+            while True:
+                yield TextDelta("x")
+                await asyncio.sleep(0.001)
+        finally:
+            finished.set()
+
+    async def consumer():
+        async for _ in batches(source(), INTERVAL):
+            delivered.set()
+
+    task = asyncio.create_task(consumer())
+    await asyncio.wait_for(delivered.wait(), 1)
+    task.cancel()
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 1)
+    await asyncio.wait_for(finished.wait(), 1)
