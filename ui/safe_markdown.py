@@ -22,6 +22,8 @@ _CODE = re.compile(r"(```[\s\S]*?(?:```|\Z)|`[^`\n]+`)")
 def _inert(prose: str) -> str:
     prose = html.escape(prose, quote=False)
     prose = _IMAGE.sub(lambda m: f"[image: {m.group(1) or 'untitled'}]({m.group(2)})", prose)
+    # Reference-style images (`![x][ref]` with `[ref]: url` elsewhere) load just the same: escape the bracket.
+    prose = prose.replace("![", "!\\[")
     prose = _LINK_TARGET.sub(lambda m: f"](unsafe-{m.group(1)}-link:", prose)
     return _BARE_SCHEME.sub(lambda m: f"{m.group(1)}&#58;", prose)
 
