@@ -21,6 +21,7 @@ from agents import (
 
 log = logging.getLogger(__name__)
 
+TOOL_TOO_SLOW = "A tool ran for more than {seconds:g} s without finishing, so this turn was ended. Try again."
 STALLED = (
     "The model stopped sending anything for {seconds:g} s, so this turn was ended. "
     "Try again; if it keeps happening, the provider may be overloaded (AGENT_STALL_TIMEOUT sets the limit)."

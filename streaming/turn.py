@@ -18,8 +18,8 @@ from agents_config.context import ChatContext
 from agents_config.pricing import estimate_cost
 from conversations import Conversation, ConversationStore, StoreError
 
-from .errors import STALLED, describe, guardrail_message
-from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
+from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, ToolCall, ToolOutput, Usage, ViewEvent
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
@@ -27,7 +27,8 @@ from .translate import translate
 
 @dataclass(frozen=True)
 class TurnLimits:
-    stall_timeout: float = 60.0
+    stall_timeout: float = 60.0  # no stream event from the model for this long ends the turn
+    tool_timeout: float = 300.0  # the same while a tool runs (tools are quiet, and may be slow)
     max_turns: int = 12
     tool_latency: float = 0.0  # the offline demo's pretend tool I/O time
 
@@ -59,12 +60,14 @@ async def run_turn(
         )
         events = result.stream_events().__aiter__()
         interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
+        running_tools: set[str] = set()  # while a tool runs the stream is quiet by design
         try:
             try:
                 while True:
+                    limit = limits.tool_timeout if running_tools else limits.stall_timeout
                     try:
                         # Time out each step, not the whole stream (wrapping the stream does not interrupt it).
-                        event = await asyncio.wait_for(events.__anext__(), limits.stall_timeout)
+                        event = await asyncio.wait_for(events.__anext__(), limit)
                     except StopAsyncIteration:
                         break
                     for view in translate(event):
@@ -73,9 +76,14 @@ async def run_turn(
                             segment += view.content
                         elif isinstance(view, (Handoff, AgentUpdated)):
                             segment = ""
+                        elif isinstance(view, ToolCall):
+                            running_tools.add(view.call_id)
+                        elif isinstance(view, ToolOutput):
+                            running_tools.discard(view.call_id)
                         yield view
             except asyncio.TimeoutError:
-                yield Error(STALLED.format(seconds=limits.stall_timeout))
+                message = TOOL_TOO_SLOW if running_tools else STALLED
+                yield Error(message.format(seconds=limit))
             except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
                 name, text = guardrail_message(exc)
                 yield GuardrailTripped(name=name, message=text)
