@@ -1,21 +1,34 @@
 """The HTTP API: `POST /chat/stream` (SSE) and `POST /chat` (one JSON answer).
 
 Both run the same `run_turn` → `batches` path as the Gradio UI and send its view events as JSON.
+
+Backpressure: `batches()` pumps the run's events into a coalescing buffer as fast as the run
+produces them, and this module sends one buffered batch at a time. Text (and reasoning) deltas
+merge into the last buffered event of their kind; tool calls, tool outputs, handoffs, errors and
+`done` are never dropped or merged. So a slow reader gets fewer, longer `text` events instead of
+making the server hold one event per token, and the run itself never waits on the socket.
+
+Concurrency: a conversation runs one turn at a time. The turn lock is taken before the response
+starts, so a second request for a busy conversation gets a plain `409` JSON answer, never a stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request
 from sse_starlette import EventSourceResponse
 
 from conversations import Conversation, ConversationBusy, StoreError
 from runtime import Runtime
 from streaming.batching import batches
-from streaming.events import Done, SessionStarted, ViewEvent, to_json
+from streaming.errors import describe
+from streaming.events import Done, Error, SessionStarted, ViewEvent, to_json
 from streaming.turn import run_turn
 
 from .schemas import ChatRequest, ChatResponse, ErrorDetail
@@ -23,32 +36,35 @@ from .schemas import ChatRequest, ChatResponse, ErrorDetail
 MAX_BODY_BYTES = 64 * 1024
 SSE_INTERVAL = 0.05  # text deltas coalesced into at most ~20 events a second
 KEEPALIVE_SECONDS = 15  # a comment line now and then, so proxies do not cut a long tool call
+SSE_LINE_END = "\n"  # plain "\n": the simplest readers split events on "\n\n"
+CLEANUP_SECONDS = 10  # bound on cancelling a run and releasing its chat after a disconnect
 
-_ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 409, 413, 415, 422, 503)}
+_ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 409, 413, 422, 503)}
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
 
 
 async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     """Parse and check the body by hand, so every bad input gets a clear 4xx (and a huge one is never read whole)."""
+    too_big = HTTPException(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB.")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB.")
+        raise too_big
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB.")
+            raise too_big
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested arrays
         raise HTTPException(400, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise HTTPException(422, 'The body must be a JSON object like {"message": "Hi"}.')
-    problem = runtime.check_message(data.get("message"))
     if "message" not in data:
-        problem = 'The body needs a "message" string.'
-    elif not isinstance(data["message"], str):
-        problem = '"message" must be a string.'
+        raise HTTPException(422, 'The body needs a "message" string.')
+    if not isinstance(data["message"], str):
+        raise HTTPException(422, '"message" must be a string.')
+    problem = runtime.check_message(data["message"])
     if problem:
         raise HTTPException(422, problem)
     session_id = data.get("session_id")
@@ -69,17 +85,27 @@ async def _conversation(runtime: Runtime, session_id: str | None) -> Conversatio
     return conversation
 
 
+async def _claim_turn(runtime: Runtime, conversation: Conversation) -> AsyncExitStack:
+    """Hold the conversation's turn lock until the returned stack is closed; 409 when it is taken."""
+    claim = AsyncExitStack()
+    try:
+        await claim.enter_async_context(runtime.store.turn(conversation.id))
+    except ConversationBusy:
+        raise HTTPException(409, "This conversation is still answering the previous message; wait for its done event.") from None
+    return claim
+
+
+def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
+    data = event if isinstance(event, dict) else to_json(event)
+    return {"data": json.dumps(data, ensure_ascii=False)}
+
+
 def build_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(tags=["chat"])
 
-    async def _events(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
-        try:
-            async with runtime.store.turn(conversation.id):
-                turn = run_turn(runtime.team, runtime.store, conversation, message.strip(), runtime.limits)
-                async for batch in batches(turn, SSE_INTERVAL):
-                    yield batch
-        except ConversationBusy as exc:
-            raise HTTPException(409, str(exc)) from None
+    def turn_batches(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
+        turn = run_turn(runtime.team, runtime.store, conversation, message.strip(), runtime.limits)
+        return batches(turn, SSE_INTERVAL)
 
     @router.post(
         "/chat/stream",
@@ -91,22 +117,44 @@ def build_router(runtime: Runtime) -> APIRouter:
     async def chat_stream(request: Request) -> EventSourceResponse:
         body = await _read_request(request, runtime)
         conversation = await _conversation(runtime, body.session_id)
-        if runtime.store.is_busy(conversation.id):
-            raise HTTPException(409, "This conversation is still answering the previous message.")
+        claim = await _claim_turn(runtime, conversation)
 
-        async def stream() -> AsyncIterator[dict[str, Any]]:
-            yield {"data": json.dumps(to_json(SessionStarted(conversation.id)))}
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            turn = turn_batches(conversation, body.message)
+            step: asyncio.Future[list[ViewEvent]] | None = None
             try:
-                async for batch in _events(conversation, body.message):
+                yield _sse(SessionStarted(conversation.id))
+                while True:
+                    # A disconnect cancels this generator inside an anyio scope that re-cancels every
+                    # await until it exits. Awaiting the turn directly would pass each of those
+                    # cancellations on to the run's own clean-up (saving the chat, a DB write) and cut it
+                    # short; so each step runs in its own task behind a shield, cancelled once below.
+                    step = asyncio.ensure_future(anext(turn))
+                    try:
+                        batch = await asyncio.shield(step)
+                    except StopAsyncIteration:
+                        break
+                    step = None
                     for event in batch:
-                        yield {"data": json.dumps(to_json(event), ensure_ascii=False)}
-            except HTTPException as exc:  # the stream has started: report in-band
-                yield {"data": json.dumps({"type": "error", "message": exc.detail})}
-                yield {"data": json.dumps(to_json(Done(final="", last_agent=conversation.agent or "")))}
+                        yield _sse(event)
+            except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, end with done
+                yield _sse(Error(describe(exc)))
+                yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.triage.name))
+            finally:
+                # Shielded so that after a disconnect the run is cancelled now (not when the generator
+                # is collected) and the turn lock and store lease are really released (a half-done
+                # lease release would block the chat for the lease's lifetime).
+                with anyio.move_on_after(CLEANUP_SECONDS, shield=True):
+                    if step is not None and not step.done():
+                        step.cancel()
+                        await asyncio.wait({step})
+                    await turn.aclose()
+                    await claim.aclose()
 
         return EventSourceResponse(
             stream(),
             ping=KEEPALIVE_SECONDS,
+            sep=SSE_LINE_END,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
@@ -121,10 +169,12 @@ def build_router(runtime: Runtime) -> APIRouter:
         body = await _read_request(request, runtime)
         conversation = await _conversation(runtime, body.session_id)
         events: list[ViewEvent] = []
-        async for batch in _events(conversation, body.message):
-            events.extend(batch)
-        done = events[-1]
-        assert isinstance(done, Done)
+        async with await _claim_turn(runtime, conversation), aclosing(turn_batches(conversation, body.message)) as turn:
+            async for batch in turn:
+                events.extend(batch)
+        done = events[-1] if events and isinstance(events[-1], Done) else None
+        if done is None:  # run_turn always ends with Done; guard anyway rather than answer half a result
+            raise HTTPException(503, "The turn ended without an answer. Try again.")
         return ChatResponse(
             session_id=conversation.id,
             final=done.final,
