@@ -20,6 +20,7 @@ from http_api.auth import password_checker, require_password
 from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
+from ui.record_replay import ReplayRequest, build_record_replay_panel
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -42,11 +43,11 @@ def _description(runtime: Runtime) -> str:
     return f"Triage → Billing or Support agents, with every tool call, handoff and thought shown live. Model: {backend.label}."
 
 
-def build_demo(runtime: Runtime | None = None) -> gr.Blocks:
+def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = None) -> gr.Blocks:
     runtime = runtime or Runtime.from_settings(Settings.from_env())
     with gr.Blocks(title="Agent run, live") as demo:
         chat_id = gr.State(None)
-        gr.ChatInterface(
+        chat = gr.ChatInterface(
             make_handler(runtime),
             chatbot=gr.Chatbot(label="Conversation", height=620, placeholder="Ask about an invoice or how to use Nimbus."),
             textbox=gr.Textbox(placeholder="Ask the agents…", submit_btn=True, stop_btn=True),
@@ -59,6 +60,29 @@ def build_demo(runtime: Runtime | None = None) -> gr.Blocks:
             concurrency_limit=runtime.settings.concurrency_limit,
             fill_height=True,
         )
+        # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
+        # tab continues its chat after the app restarts. It is the HTTP API's session_id too.
+        chat_id_box = gr.Textbox(
+            label="Chat id (the HTTP API's session_id)",
+            info="Continue this chat through /chat/stream with it, or paste an id from the API here to continue that chat.",
+            max_lines=1,
+            buttons=["copy"],
+            elem_id="chat-id",
+        )
+        chat_id.change(lambda value: value or "", chat_id, chat_id_box, queue=False, api_visibility="undocumented")
+        # On send, copy what the tab shows (chat and id) into the server state the handler reads: after a restart
+        # that state is empty, and the answer would otherwise start a new chat and wipe the older messages.
+        # Model input never comes from this history: the store keeps it (see ui/chat_handler.py).
+        chat.textbox.submit(
+            lambda shown, typed: (shown, (typed or "").strip() or None),
+            [chat.chatbot, chat_id_box],
+            [chat.chatbot_state, chat_id],
+            queue=False,
+            api_visibility="undocumented",
+        )
+        # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
+        chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")
+        build_record_replay_panel(runtime, demo, chat, chat_id, autoplay=replay)
     demo.queue(max_size=runtime.settings.concurrency_limit * 4, default_concurrency_limit=runtime.settings.concurrency_limit)
     return demo
 
@@ -91,8 +115,21 @@ runtime = Runtime.from_settings(Settings.from_env())
 demo = build_demo(runtime)
 
 if __name__ == "__main__":
+    import argparse
+
     import uvicorn
 
+    from streaming.recording import RecordingError, load_recording
+
+    parser = argparse.ArgumentParser(description="Serve the chat (and its HTTP API) on one server.")
+    parser.add_argument("--replay", metavar="RUN.jsonl", help="play this recorded run in the chat when the page opens")
+    parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1: the original timing)")
+    args = parser.parse_args()
+    if args.replay:
+        try:
+            demo = build_demo(runtime, replay=ReplayRequest(load_recording(args.replay), args.speed))
+        except RecordingError as exc:
+            parser.exit(2, f"Cannot replay {args.replay}: {exc}\n")
     logging.basicConfig(level=logging.INFO)
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))

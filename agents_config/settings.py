@@ -63,6 +63,12 @@ class Settings:
     concurrency_limit: int = 64
     request_timeout: float = 60.0
     max_retries: int = 2
+    # Turn recordings (streaming.recording). Off unless asked for when built directly (tests);
+    # `from_env` turns them on for local use and off on public Hugging Face Spaces.
+    record_runs: bool = False
+    recordings_dir: str = str(DEFAULT_DATA_DIR / "recordings")
+    recordings_max_files: int = 200
+    recordings_max_mb: float = 50.0
 
     @property
     def offline(self) -> bool:
@@ -93,4 +99,9 @@ class Settings:
             demo_tool_latency=_number(env, "DEMO_TOOL_LATENCY", 0.4),
             conversation_ttl=_number(env, "CONVERSATION_TTL_SECONDS", cls.conversation_ttl, minimum=1),
             concurrency_limit=int(_number(env, "AGENT_CONCURRENCY", 64, minimum=1)),
+            # A Space (SPACE_ID is set there) is public: its visitors' runs are not kept unless asked.
+            record_runs=_flag(env["RECORD_RUNS"]) if env.get("RECORD_RUNS", "").strip() else not env.get("SPACE_ID"),
+            recordings_dir=env.get("RECORDINGS_DIR", "").strip() or cls.recordings_dir,
+            recordings_max_files=int(_number(env, "RECORDINGS_MAX_FILES", 200, minimum=1)),
+            recordings_max_mb=_number(env, "RECORDINGS_MAX_MB", 50.0, minimum=0.1),
         )

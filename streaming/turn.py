@@ -66,8 +66,11 @@ async def run_turn(
                 while True:
                     limit = limits.tool_timeout if running_tools else limits.stall_timeout
                     try:
-                        # Time out each step, not the whole stream (wrapping the stream does not interrupt it).
-                        event = await asyncio.wait_for(events.__anext__(), limit)
+                        # Time out each step, not the whole stream (wrapping the stream does not interrupt
+                        # it). asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                        # that lands as the next event arrives, and the run would outlive a Stop.
+                        async with asyncio.timeout(limit):
+                            event = await events.__anext__()
                     except StopAsyncIteration:
                         break
                     for view in translate(event):

@@ -35,7 +35,7 @@ async def _chat(runtime: Runtime, message: str, history: list, chat_id: str | No
     async for messages, new_id in respond(message, history, chat_id):
         pass
     shown = [{"role": "user", "content": message, "metadata": None}]
-    shown += [{"role": "assistant", "content": m.content, "metadata": m.metadata or None} for m in messages]
+    shown += [{"role": "assistant", "content": m["content"], "metadata": m.get("metadata")} for m in messages]
     return history + shown, new_id
 
 

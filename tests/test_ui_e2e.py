@@ -37,46 +37,46 @@ def _view(*events) -> TurnView:
 
 
 def _notes(messages):
-    return [m for m in messages if m.metadata]
+    return [m for m in messages if m.get("metadata")]
 
 
 def test_text_deltas_accumulate_into_one_message():
     messages = _view(TextDelta("Hello"), TextDelta(", "), TextDelta("world")).messages()
-    assert [m.content for m in messages] == ["Hello, world"]
-    assert not messages[0].metadata
+    assert [m["content"] for m in messages] == ["Hello, world"]
+    assert not messages[0].get("metadata")
 
 
 def test_tool_note_is_pending_until_its_output_then_done_with_duration():
     view = _view(AgentUpdated("Billing Agent"), ToolCall("lookup_invoice", "call_7", '{"invoice_id": "INV-1001"}'))
     (pending,) = _notes(view.messages())
-    assert "lookup_invoice" in pending.metadata["title"]
-    assert pending.metadata["id"] == "call_7"
-    assert pending.metadata["status"] == "pending"
-    assert "duration" not in pending.metadata
-    assert "INV-1001" in pending.content
+    assert "lookup_invoice" in pending["metadata"]["title"]
+    assert pending["metadata"]["id"] == "call_7"
+    assert pending["metadata"]["status"] == "pending"
+    assert "duration" not in pending["metadata"]
+    assert "INV-1001" in pending["content"]
     view.apply(ToolOutput("call_7", "Invoice INV-1001: $49.00"))
     (done,) = _notes(view.messages())
-    assert done.metadata["status"] == "done"
-    assert done.metadata["id"] == "call_7"
-    assert isinstance(done.metadata["duration"], (int, float)) and done.metadata["duration"] >= 0
-    assert "$49.00" in done.content
+    assert done["metadata"]["status"] == "done"
+    assert done["metadata"]["id"] == "call_7"
+    assert isinstance(done["metadata"]["duration"], (int, float)) and done["metadata"]["duration"] >= 0
+    assert "$49.00" in done["content"]
 
 
 def test_handoff_note_names_the_target_agent():
     (note,) = _notes(_view(Handoff("Triage Agent", "Billing Agent")).messages())
-    assert "Billing Agent" in note.metadata["title"]
-    assert note.metadata["status"] == "done"
+    assert "Billing Agent" in note["metadata"]["title"]
+    assert note["metadata"]["status"] == "done"
 
 
 def test_reasoning_becomes_a_thinking_note_closed_by_text():
     view = _view(ReasoningDelta("Look the "), ReasoningDelta("invoice up."))
     (note,) = _notes(view.messages())
-    assert "Thinking" in note.metadata["title"]
-    assert note.metadata["status"] == "pending"
-    assert note.content == "Look the invoice up."
+    assert "Thinking" in note["metadata"]["title"]
+    assert note["metadata"]["status"] == "pending"
+    assert note["content"] == "Look the invoice up."
     view.apply(TextDelta("Done."))
     note, text = view.messages()
-    assert note.metadata["status"] == "done" and text.content == "Done."
+    assert note["metadata"]["status"] == "done" and text["content"] == "Done."
 
 
 def test_guardrail_and_error_notes():
@@ -84,9 +84,9 @@ def test_guardrail_and_error_notes():
         GuardrailTripped("Customer data guard", "Blocked: not your data."), Error("The model provider is rate limiting.")
     ).messages()
     guard, error = _notes(messages)
-    assert "Customer data guard" in guard.metadata["title"] and "not your data" in guard.content
-    assert "rate limiting" in error.content
-    assert guard.metadata["id"] != error.metadata["id"]
+    assert "Customer data guard" in guard["metadata"]["title"] and "not your data" in guard["content"]
+    assert "rate limiting" in error["content"]
+    assert guard["metadata"]["id"] != error["metadata"]["id"]
 
 
 def test_done_marks_every_note_done_and_ids_are_unique():
@@ -101,8 +101,8 @@ def test_done_marks_every_note_done_and_ids_are_unique():
     ]
     notes = _notes(_view(*events).messages())
     assert len(notes) == 4
-    assert all(n.metadata["status"] == "done" for n in notes)
-    ids = [n.metadata["id"] for n in notes]
+    assert all(n["metadata"]["status"] == "done" for n in notes)
+    ids = [n["metadata"]["id"] for n in notes]
     assert len(set(ids)) == len(ids)
 
 
@@ -111,12 +111,12 @@ def test_messages_returns_new_objects_each_call():
     first, second = view.messages(), view.messages()
     assert first == second
     assert all(a is not b for a, b in zip(first, second))
-    assert first[1].metadata is not second[1].metadata
+    assert first[1]["metadata"] is not second[1]["metadata"]
 
 
 def test_model_text_is_rendered_inert_in_the_view():
     (message,) = _view(TextDelta("<script>alert(1)</script>")).messages()
-    assert "<script" not in message.content
+    assert "<script" not in message["content"]
 
 
 # --- safe_markdown --------------------------------------------------------------------------------

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import gradio as gr
 
 from conversations import ConversationBusy, StoreError
 from runtime import Runtime
 from streaming.batching import batches
+from streaming.recording import record_turn
 from streaming.turn import run_turn
 
 from .chat_view import TurnView
+from .export import remember_stats
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
 
 
-def _notice(title: str, text: str) -> list[gr.ChatMessage]:
-    return [gr.ChatMessage(role="assistant", content=text, metadata={"title": title, "status": "done"})]
+def _notice(title: str, text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text, "metadata": {"title": title, "status": "done"}}]
 
 
 def make_handler(runtime: Runtime):
@@ -27,18 +28,26 @@ def make_handler(runtime: Runtime):
             yield _notice("✋ Not sent", problem), chat_id
             return
         try:
-            # An empty chat is a new conversation; the id in this tab's state is never taken from the
-            # displayed history, which the browser controls.
-            conversation = await runtime.store.get(chat_id) if (chat_id and history) else None
+            # The chat id decides, not the history: the UI copies it from the tab's "Chat id" box on each
+            # send, so a tab continues its chat after a restart (app.py). The id is an unguessable
+            # capability, exactly like the HTTP API's session_id; no id starts a new chat.
+            chat_id = (chat_id or "").strip()
+            conversation = await runtime.store.get(chat_id) if chat_id else None
+            notes: list[dict] = []
             if conversation is None:
+                if chat_id:
+                    notes = _notice("ℹ️ New chat", "That chat id is unknown or has expired, so this message started a new chat.")
                 conversation = await runtime.store.create()
             view = TurnView()
             async with runtime.store.turn(conversation.id):
                 turn = run_turn(runtime.team, runtime.store, conversation, message.strip(), runtime.limits)
+                # Recorded as produced (for replays, when enabled); stats kept for exports.
+                turn = record_turn(turn, runtime.settings, runtime.team.backend.label, conversation, message.strip())
+                turn = remember_stats(turn, runtime.store, conversation)
                 async for batch in batches(turn, UI_INTERVAL):
                     for event in batch:
                         view.apply(event)
-                    yield view.messages(), conversation.id
+                    yield notes + view.messages(), conversation.id
         except (ConversationBusy, StoreError) as exc:
             yield _notice("⚠️ Not sent", str(exc)), chat_id
 

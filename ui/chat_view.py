@@ -1,7 +1,7 @@
 """View events → the assistant messages of one turn, as Gradio shows them.
 
-Each `messages()` call returns new `ChatMessage` objects: Gradio replaces the assistant messages of
-the current turn with every yield, and diffs against what it sent last.
+Each `messages()` call returns new message dicts: Gradio replaces the assistant messages of the
+current turn with every yield, and diffs against what it sent last.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-import gradio as gr
 
 from streaming.events import (
     AgentUpdated,
@@ -139,11 +137,13 @@ class TurnView:
         if isinstance(last, _Note) and last.kind == "thinking":
             last.finish()
 
-    def messages(self) -> list[gr.ChatMessage]:
-        rendered = []
+    def messages(self) -> list[dict[str, Any]]:
+        # Plain message dicts, not gr.ChatMessage: Gradio diffs dicts key by key and sends only the
+        # appended text, while a ChatMessage object is resent whole on every update (~7x the bytes).
+        rendered: list[dict[str, Any]] = []
         for part in self.parts:
             if isinstance(part, _Text):
-                rendered.append(gr.ChatMessage(role="assistant", content=safe_markdown(part.text)))
+                rendered.append({"role": "assistant", "content": safe_markdown(part.text)})
                 continue
             metadata: dict[str, Any] = {"title": part.title, "id": part.id, "status": part.status}
             if part.duration is not None:
@@ -151,5 +151,5 @@ class TurnView:
             if part.log:
                 metadata["log"] = part.log
             body = part.body if part.kind == "tool" else safe_markdown(part.body)
-            rendered.append(gr.ChatMessage(role="assistant", content=body, metadata=metadata))
+            rendered.append({"role": "assistant", "content": body, "metadata": metadata})
         return rendered

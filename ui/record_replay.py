@@ -38,13 +38,6 @@ class ReplayRequest:
     speed: float = 1.0
 
 
-def _as_dicts(messages: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {"role": m.role, "content": m.content, "metadata": m.metadata or None} if isinstance(m, gr.ChatMessage) else m
-        for m in messages
-    ]
-
-
 async def play(recording: Recording, speed: float = 1.0, interval: float = UI_INTERVAL) -> AsyncIterator[list[dict[str, Any]]]:
     """The chat's messages while a recording replays: the question, a replay note, then the turn as it ran."""
     speed = clamp_speed(speed)
@@ -64,7 +57,7 @@ async def play(recording: Recording, speed: float = 1.0, interval: float = UI_IN
     async for batch in batches(replay_events(recording, speed), interval):
         for event in batch:
             view.apply(event)
-        yield opening + _as_dicts(view.messages())
+        yield opening + view.messages()
 
 
 def _file_path(upload: Any) -> str | None:
