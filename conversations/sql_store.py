@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from agents.extensions.memory import SQLAlchemySession
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -37,6 +39,26 @@ _leases = Table(
 
 class _Session(GuardedSession, SQLAlchemySession):
     """The SDK's SQL session, failing as `StoreError` when the database does."""
+
+
+_T = TypeVar("_T")
+_LOCK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+async def _retry_when_locked(write: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a write, again a few times while SQLite says "database is locked".
+
+    The SDK puts SQLite in WAL mode, where a writer can be refused at once instead of waiting
+    (its own writes retry the same way); this is a short wait, not a failure.
+    """
+    for delay in (*_LOCK_RETRY_DELAYS, None):
+        try:
+            return await write()
+        except OperationalError as exc:
+            if delay is None or "database is locked" not in str(exc).lower():
+                raise
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 class SQLConversationStore(ConversationStore):
@@ -70,46 +92,65 @@ class SQLConversationStore(ConversationStore):
     async def _save_meta(self, conversation_id: str, agent: str | None, state: dict[str, Any]) -> None:
         await self._ensure_tables()
         values = {"agent": agent, "state": json.dumps(state), "updated_at": time.time()}
-        async with self.engine.begin() as connection:
-            updated = await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(**values))
-            if updated.rowcount == 0:
-                await connection.execute(_chats.insert().values(id=conversation_id, **values))
+
+        async def write() -> None:
+            async with self.engine.begin() as connection:
+                updated = await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(**values))
+                if updated.rowcount == 0:
+                    await connection.execute(_chats.insert().values(id=conversation_id, **values))
+
+        await _retry_when_locked(write)
 
     async def _expire(self, older_than: float) -> int:
         await self._ensure_tables()
-        async with self.engine.begin() as connection:
-            ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
-            if ids:
-                await connection.execute(delete(_chats).where(_chats.c.id.in_(ids)))
-            await connection.execute(delete(_leases).where(_leases.c.expires_at < time.time()))
+
+        async def write() -> list[str]:
+            async with self.engine.begin() as connection:
+                ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
+                if ids:
+                    await connection.execute(delete(_chats).where(_chats.c.id.in_(ids)))
+                await connection.execute(delete(_leases).where(_leases.c.expires_at < time.time()))
+            return list(ids)
+
+        ids = await _retry_when_locked(write)
         for conversation_id in ids:
             await self._session(conversation_id).clear_session()
         return len(ids)
 
     async def _take_lease(self, conversation_id: str, token: str) -> bool:
         await self._ensure_tables()
-        now = time.time()
-        try:
-            async with self.engine.begin() as connection:
-                await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.expires_at < now))
-                # The primary key makes this the atomic step: of two processes, one insert fails.
-                await connection.execute(_leases.insert().values(id=conversation_id, token=token, expires_at=now + self.lease_seconds))
-        except IntegrityError:
-            return False
-        return True
+
+        async def write() -> bool:
+            now = time.time()
+            try:
+                async with self.engine.begin() as connection:
+                    await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.expires_at < now))
+                    # The primary key makes this the atomic step: of two processes, one insert fails.
+                    await connection.execute(_leases.insert().values(id=conversation_id, token=token, expires_at=now + self.lease_seconds))
+            except IntegrityError:
+                return False
+            return True
+
+        return await _retry_when_locked(write)
 
     async def _renew_lease(self, conversation_id: str, token: str) -> bool:
-        async with self.engine.begin() as connection:
-            renewed = await connection.execute(
-                _leases.update()
-                .where(_leases.c.id == conversation_id, _leases.c.token == token)
-                .values(expires_at=time.time() + self.lease_seconds)
-            )
-        return renewed.rowcount == 1
+        async def write() -> bool:
+            async with self.engine.begin() as connection:
+                renewed = await connection.execute(
+                    _leases.update()
+                    .where(_leases.c.id == conversation_id, _leases.c.token == token)
+                    .values(expires_at=time.time() + self.lease_seconds)
+                )
+            return renewed.rowcount == 1
+
+        return await _retry_when_locked(write)
 
     async def _drop_lease(self, conversation_id: str, token: str) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.token == token))
+        async def write() -> None:
+            async with self.engine.begin() as connection:
+                await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.token == token))
+
+        await _retry_when_locked(write)
 
     async def close(self) -> None:
         await self.engine.dispose()

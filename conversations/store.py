@@ -171,9 +171,10 @@ class ConversationStore(abc.ABC):
                 yield
             finally:
                 keeper.cancel()
-                # If this fails the lease simply runs out after `lease_seconds`.
+                # Shielded: a turn ends by cancellation too (Stop, a dropped client), and a write cut off
+                # half-way can leave a SQLite transaction open. If it fails, the lease runs out by itself.
                 with contextlib.suppress(Exception):
-                    await self._drop_lease(conversation_id, token)
+                    await asyncio.shield(self._drop_lease(conversation_id, token))
 
     async def _keep_lease(self, conversation_id: str, token: str) -> None:
         while True:

@@ -302,3 +302,55 @@ def test_unreachable_redis_fails_fast_with_a_clear_message():
         return time.monotonic() - started
 
     assert asyncio.run(attempt()) < 5
+
+
+@pytest.mark.browser
+def test_an_open_tab_continues_its_chat_after_a_restart(tmp_path, monkeypatch):
+    """A real browser tab, the app restarted under it, and the chat moved between the UI and the HTTP API."""
+    from playwright.sync_api import sync_playwright
+
+    from tests import browser as chrome, servers
+
+    reason = chrome.chromium_missing_reason()
+    if reason:
+        pytest.fail(reason) if chrome.in_ci() else pytest.skip(reason)
+    port = servers.free_port()
+    monkeypatch.setattr(servers, "free_port", lambda: port)  # the restarted app must come back where the tab looks
+    url = str(tmp_path / "chats.sqlite3")
+    id_box = "#chat-id input, #chat-id textarea"
+
+    def handoffs(chat) -> int:
+        return sum(1 for note in chat.notes() if "Handoff" in note["title"])
+
+    with sync_playwright() as playwright:
+        browser = chrome.launch(playwright)
+        try:
+            context = browser.new_context()
+            guard = chrome.NetworkGuard().install(context)
+            with serve(make_runtime(url)) as base:
+                chat = chrome.GradioChat(context.new_page(), base)
+                chat.ask(BILLING)
+                chat_id = chat.page.locator(id_box).input_value()
+                assert chat_id and handoffs(chat) == 1
+
+            with serve(make_runtime(url)) as base:  # a new process: new runtime, empty Gradio state
+                assert "INV-1001" in chat.ask(FOLLOW_UP)
+                assert chat.user_messages() == [BILLING, FOLLOW_UP]  # the older turn stays on screen
+                assert handoffs(chat) == 1  # continued with Billing Agent: no second handoff
+                assert chat.page.locator(id_box).input_value() == chat_id
+
+                # UI → API: the shown id is the API's session_id.
+                api = httpx.post(base + "chat", json={"message": FOLLOW_UP, "session_id": chat_id}, timeout=30).json()
+                assert api["session_id"] == chat_id and api["last_agent"] == "Billing Agent"
+                assert "INV-1001" in api["final"]
+
+                # API → UI: a fresh tab given an API conversation's id continues it.
+                started = httpx.post(base + "chat", json={"message": BILLING}, timeout=30).json()
+                other = chrome.GradioChat(context.new_page(), base)
+                other.page.locator(id_box).fill(started["session_id"])
+                assert "INV-1001" in other.ask(FOLLOW_UP)
+                assert handoffs(other) == 0
+                context.close()
+            assert guard.outside == []
+        finally:
+            browser.close()
