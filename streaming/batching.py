@@ -51,19 +51,26 @@ async def batches(source: AsyncIterator[ViewEvent], interval: float = 0.05) -> A
 
     task = asyncio.create_task(pump())
     last_flush = float("-inf")
+    text_shown = False
     try:
         while True:
             await arrived.wait()
             wait = last_flush + interval - loop.time()
-            if wait > 0 and not finished.is_set():
+            # The first text of the answer goes out at once, even right after a batch of notes:
+            # time to first visible text is what a person feels most.
+            first_text = not text_shown and any(isinstance(e, TextDelta) for e in buffer)
+            if wait > 0 and not finished.is_set() and not first_text:
                 # Hold the batch until the interval is up, unless the source ends first.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(finished.wait(), wait)
+                # (asyncio.timeout, not wait_for: wait_for can swallow a Stop on 3.11.)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await finished.wait()
             arrived.clear()
             batch = buffer[:]
             buffer.clear()
             if batch:
                 last_flush = loop.time()
+                text_shown = text_shown or any(isinstance(e, TextDelta) for e in batch)
                 yield batch
             if finished.is_set() and not buffer:
                 break

@@ -160,3 +160,28 @@ async def test_cancelling_the_consumer_task_cancels_the_source():
     task.cancel()
     await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 1)
     await asyncio.wait_for(finished.wait(), 1)
+
+
+async def test_the_first_text_is_not_held_behind_a_batch_of_notes():
+    """Right after notes went out, the answer's first text is still sent at once (time to first text)."""
+    interval = 0.5
+    release = asyncio.Event()
+
+    async def source():
+        yield Handoff("Triage Agent", "Billing Agent")
+        await release.wait()
+        yield TextDelta("Hello")
+        await asyncio.Event().wait()  # the model keeps thinking; only the first text matters here
+
+    loop = asyncio.get_running_loop()
+    stream = batches(source(), interval)
+    try:
+        first = await anext(stream)
+        assert isinstance(first[0], Handoff)
+        release.set()
+        released_at = loop.time()
+        second = await anext(stream)
+        assert [e.content for e in second] == ["Hello"]
+        assert loop.time() - released_at < interval / 2
+    finally:
+        await stream.aclose()
