@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -12,7 +15,6 @@ from agents.extensions.memory import SQLAlchemySession
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from .store import ConversationStore, GuardedSession
 
@@ -64,19 +66,27 @@ async def _retry_when_locked(write: Callable[[], Awaitable[_T]]) -> _T:
 class SQLConversationStore(ConversationStore):
     def __init__(self, url: str, ttl_seconds: float):
         super().__init__(ttl_seconds)
-        in_memory = url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:")
-        # One shared connection keeps an in-memory database alive and the same for everyone.
-        options: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
-        self.engine = create_async_engine(url, **options)
+        self._scratch: str | None = None
+        if url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
+            # ":memory:" is a private file that is deleted on close, not SQLite's in-memory database:
+            # that lives on one shared connection, where concurrent turns trip over each other's
+            # transactions and one cancelled write can lose the whole database.
+            self._scratch = tempfile.mkdtemp(prefix="conversations-")
+            url = f"sqlite+aiosqlite:///{os.path.join(self._scratch, 'conversations.sqlite3')}"
+        self.engine = create_async_engine(url)
         self._ready = False
+        self._ready_lock = asyncio.Lock()
 
     async def _ensure_tables(self) -> None:
-        if not self._ready:
-            async with self.engine.begin() as connection:
-                await connection.run_sync(_metadata.create_all)
-            # Creating one SDK session with create_tables makes the SDK's own tables.
-            await SQLAlchemySession("_schema", engine=self.engine, create_tables=True).get_items(limit=1)
-            self._ready = True
+        if self._ready:
+            return
+        async with self._ready_lock:  # concurrent first requests must not race to create the tables
+            if not self._ready:
+                async with self.engine.begin() as connection:
+                    await connection.run_sync(_metadata.create_all)
+                # Creating one SDK session with create_tables makes the SDK's own tables.
+                await SQLAlchemySession("_schema", engine=self.engine, create_tables=True).get_items(limit=1)
+                self._ready = True
 
     def _session(self, conversation_id: str) -> SQLAlchemySession:
         return _Session(conversation_id, engine=self.engine, create_tables=False)
@@ -154,3 +164,5 @@ class SQLConversationStore(ConversationStore):
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)

@@ -92,6 +92,8 @@ async def _claim_turn(runtime: Runtime, conversation: Conversation) -> AsyncExit
         await claim.enter_async_context(runtime.store.turn(conversation.id))
     except ConversationBusy:
         raise HTTPException(409, "This conversation is still answering the previous message; wait for its done event.") from None
+    except StoreError as exc:  # the store went away between finding the chat and claiming it
+        raise HTTPException(503, str(exc)) from None
     return claim
 
 

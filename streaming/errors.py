@@ -19,6 +19,8 @@ from agents import (
     UserError,
 )
 
+from conversations import StoreError
+
 log = logging.getLogger(__name__)
 
 TOOL_TOO_SLOW = "A tool ran for more than {seconds:g} s without finishing, so this turn was ended. Try again."
@@ -99,6 +101,8 @@ def describe(exc: BaseException) -> str:
     """A readable, secret-free sentence for an exception that ended a turn."""
     # Log type and a redacted class name only: the text may contain a key fragment.
     log.warning("turn failed: %s", type(exc).__name__)
+    if isinstance(exc, StoreError):  # its message is written for people and safe to show
+        return str(exc)
     if isinstance(exc, MaxTurnsExceeded):
         return "The agents went back and forth too many times without an answer, so the turn was stopped. Try rephrasing."
     if isinstance(exc, openai.APITimeoutError):

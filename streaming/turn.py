@@ -61,6 +61,7 @@ async def run_turn(
         events = result.stream_events().__aiter__()
         interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
         running_tools: set[str] = set()  # while a tool runs the stream is quiet by design
+        store_failed = False
         try:
             try:
                 while True:
@@ -91,6 +92,7 @@ async def run_turn(
                 name, text = guardrail_message(exc)
                 yield GuardrailTripped(name=name, message=text)
             except Exception as exc:  # noqa: BLE001 - every failure becomes one readable note
+                store_failed = isinstance(exc, StoreError)
                 yield Error(describe(exc))
             else:
                 if isinstance(result.final_output, str) and result.final_output:
@@ -101,13 +103,15 @@ async def run_turn(
             conversation.agent = result.last_agent.name
             conversation.state["refunds"] = context.refunds
             if interrupted:
-                # Best effort: the consumer is gone, so there is nobody to tell if this fails.
-                with contextlib.suppress(Exception):
-                    await store.save(conversation)
+                # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
+                # so that a second cancellation (a double Stop) cannot cut the write in half.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(store.save(conversation))
     try:
         await store.save(conversation)
     except StoreError as exc:
-        yield Error(str(exc))
+        if not store_failed:  # one note for one outage, not one per attempt
+            yield Error(str(exc))
     usage = result.context_wrapper.usage
     stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage))
     trace_id = result.trace.trace_id if result.trace is not None else None

@@ -202,7 +202,8 @@ async def test_chat_completions_stream_cut_is_accepted_as_complete(fake):
 @pytest.mark.parametrize("mode", MODES)
 async def test_stall_timeout_ends_the_turn_and_closes_the_upstream_stream(fake, mode):
     fake.script(fault("stall", text("The first words arrive and then nothing more.")))
-    chat = Chat(settings_for(fake, mode), TurnLimits(stall_timeout=0.5))
+    # 1.5 s, not less: on a loaded 2-core CI machine a healthy first request can take most of a second.
+    chat = Chat(settings_for(fake, mode), TurnLimits(stall_timeout=1.5))
     try:
         started = asyncio.get_running_loop().time()
         events = await chat.send("When are invoices sent?")
@@ -214,8 +215,8 @@ async def test_stall_timeout_ends_the_turn_and_closes_the_upstream_stream(fake, 
     finally:
         await chat.aclose()
     assert of(TextDelta, events), "the text before the stall is shown"
-    assert_one_readable_note(events, "stopped sending anything for 0.5 s", f"{mode} x stall")
-    assert elapsed < 5
+    assert_one_readable_note(events, "stopped sending anything for 1.5 s", f"{mode} x stall")
+    assert elapsed < 6
     assert not of(Error, again) and again[-1].final == "Invoices go out on the 1st."
 
 
