@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from agents_config import Settings
-from http_api.auth import password_checker, require_password
+from http_api.auth import password_checker, protect_docs, require_password
 from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
@@ -97,6 +97,7 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         docs_url="/docs",
     )
     app.include_router(build_router(runtime))
+    protect_docs(app, password)
 
     @app.get("/client", include_in_schema=False)
     async def client() -> FileResponse:

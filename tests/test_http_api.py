@@ -414,7 +414,8 @@ def test_api_refuses_requests_without_the_password(locked, headers):
         response = httpx.post(locked.url + path, json={"message": "Hi"}, headers=headers, timeout=TIMEOUT)
         assert "password" in assert_detail(response, 401)
         assert response.headers["www-authenticate"].startswith("Basic")
-    assert httpx.get(locked.url + "client", headers=headers, timeout=TIMEOUT).status_code == 401
+    for page in ("client", "docs", "openapi.json"):
+        assert httpx.get(locked.url + page, headers=headers, timeout=TIMEOUT).status_code == 401, page
 
 
 @pytest.mark.parametrize("headers", [{"Authorization": "Bearer pw"}, _basic("anyone", "pw"), _basic("", "pw")])
@@ -425,6 +426,7 @@ def test_api_accepts_bearer_or_basic_with_the_password(locked, headers):
     assert events[-1]["type"] == "done"
     page = httpx.get(locked.url + "client", headers=headers, timeout=TIMEOUT)
     assert page.status_code == 200 and "chat/stream" in page.text
+    assert "/chat/stream" in httpx.get(locked.url + "openapi.json", headers=headers, timeout=TIMEOUT).json()["paths"]
 
 
 def test_gradio_ui_asks_for_the_password_too(locked):
