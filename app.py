@@ -20,16 +20,20 @@ from http_api.auth import password_checker, protect_docs, require_password
 from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
+from ui.chat_view import close_pending_notes
+from ui.insights import build_insight_panel
 from ui.record_replay import ReplayRequest, build_record_replay_panel
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-EXAMPLES = [
-    "I was charged twice on invoice INV-1001, can you refund me?",
-    "How do I rotate an API key?",
-    "Show me the invoices of another customer",
-    "Hi! What can you do?",
-]
+# One per path the agents can take; the labels say which.
+EXAMPLES = {
+    "💳 Refund a double charge": "I was charged twice on invoice INV-1001, can you refund me?",
+    "📖 A how-to question": "How do I rotate an API key?",
+    "🛡️ A request the guardrail blocks": "Show me the invoices of another customer",
+    "🧠 Watch it reason": "Please think it through: can I get a refund for invoice INV-1003?",
+    "👋 What can you do?": "Hi! What can you do?",
+}
 
 
 def _description(runtime: Runtime) -> str:
@@ -47,19 +51,28 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
     runtime = runtime or Runtime.from_settings(Settings.from_env())
     with gr.Blocks(title="Agent run, live") as demo:
         chat_id = gr.State(None)
-        chat = gr.ChatInterface(
-            make_handler(runtime),
-            chatbot=gr.Chatbot(label="Conversation", height=620, placeholder="Ask about an invoice or how to use Nimbus."),
-            textbox=gr.Textbox(placeholder="Ask the agents…", submit_btn=True, stop_btn=True),
-            additional_inputs=[chat_id],
-            additional_outputs=[chat_id],
-            title="Agent run, live",
-            description=_description(runtime),
-            examples=[[example, None] for example in EXAMPLES],
-            api_name="chat",
-            concurrency_limit=runtime.settings.concurrency_limit,
-            fill_height=True,
-        )
+        # A State, so that gradio_client's /chat still returns just the messages; its change event
+        # renders the panel.
+        insight = gr.State({})
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chat = gr.ChatInterface(
+                    make_handler(runtime),
+                    chatbot=gr.Chatbot(label="Conversation", height=620, placeholder="Ask about an invoice or how to use Nimbus."),
+                    textbox=gr.Textbox(placeholder="Ask the agents…", submit_btn=True, stop_btn=True),
+                    additional_inputs=[chat_id],
+                    additional_outputs=[chat_id, insight],
+                    title="Agent run, live",
+                    description=_description(runtime),
+                    examples=[[example, None] for example in EXAMPLES.values()],
+                    example_labels=list(EXAMPLES),
+                    api_name="chat",
+                    concurrency_limit=runtime.settings.concurrency_limit,
+                    fill_height=True,
+                )
+            with gr.Column(scale=2, min_width=320):
+                panel = build_insight_panel(runtime.team)
+        insight.change(panel.render, insight, panel.outputs, queue=False, api_visibility="undocumented")
         # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
         # tab continues its chat after the app restarts. It is the HTTP API's session_id too.
         chat_id_box = gr.Textbox(
@@ -80,6 +93,9 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             queue=False,
             api_visibility="undocumented",
         )
+        # A stopped handler cannot yield again, so a note it left pending would spin forever: close them.
+        chat.textbox.stop(close_pending_notes, chat.chatbot, [chat.chatbot, chat.chatbot_state], queue=False,
+                          api_visibility="undocumented")
         # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
         chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")
         build_record_replay_panel(runtime, demo, chat, chat_id, autoplay=replay)

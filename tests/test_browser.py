@@ -19,7 +19,7 @@ from agents_config import Backend, build_team
 from agents_config.demo_model import DemoModel, DemoModelProvider
 from conversations import open_store
 from runtime import Runtime
-from tests.browser import JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, chromium_missing_reason, in_ci, launch
+from tests.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, chromium_missing_reason, in_ci, launch
 from tests.servers import offline_settings, serve
 
 pytestmark = pytest.mark.browser
@@ -213,10 +213,8 @@ def test_stop_ends_the_run(start_app, page, stop_during):
         # Stopped before the billing agent looked anything up: no tool ever ran.
         assert function_calls == ["transfer_to_billing_agent"]
         assert not any("lookup_invoice" in note["title"] for note in chat.notes())
-    if any(note["pending"] for note in chat.notes()):
-        # Known UI bug, reported: a cancelled handler cannot yield again, so the note it left pending
-        # keeps its spinner. Everything above still ran; once fixed, this turns into a pass by itself.
-        pytest.xfail("after Stop, a pending note keeps spinning (contract: notes end done)")
+    # A cancelled handler cannot yield again: the Stop listener closes the notes it left pending.
+    wait_until(lambda: not any(note["pending"] for note in chat.notes()), what="pending notes to close after Stop")
 
 
 # --- 3. a conversation per chat ------------------------------------------------------------------------
@@ -304,3 +302,28 @@ def test_plain_client_shows_text_tool_and_handoff_events(fast_app, page):
     assert any(t.startswith("🛠️ lookup_invoice") for t in tools)
     assert any(t.startswith("↳ Refund RF-1001") for t in tools)
     assert "RF-1001" in page.locator(".answer").last.inner_text()
+
+
+# --- 6. run insight: the agent graph follows the run, stats and timeline appear ---------------------------
+
+JS_ACTIVE_AGENT = """() => {
+  const node = document.querySelector('#agent-graph g.node.active');
+  return node ? node.textContent.trim() : '';
+}"""
+
+
+def test_graph_highlights_the_answering_agent_and_the_turn_shows_stats_and_timeline(start_app, page):
+    url = start_app(Runtime.from_settings(offline_settings(demo_tokens_per_second=40, demo_tool_latency=0.5)))
+    chat = GradioChat(page, url)
+    chat.send(BILLING_QUESTION)
+    # While the turn still runs (the tool note is pending), Billing Agent is the highlighted node.
+    wait_for_note(page, "lookup_invoice", pending=True)
+    page.wait_for_function(f"() => ({JS_ACTIVE_AGENT})() === 'Billing Agent'", timeout=15_000)
+    assert not page.evaluate(JS_IDLE), "the highlight must show during the run, not only after it"
+    chat.wait_idle()
+    page.wait_for_selector("#turn-stats table", timeout=15_000)
+    stats = page.locator("#turn-stats").inner_text()
+    assert "Triage Agent → Billing Agent" in stats and "Model calls" in stats
+    timeline = page.locator("#trace-timeline").inner_text()
+    for label in ("agent · Triage Agent", "tool · lookup_invoice", "tool · request_refund", "model call"):
+        assert label in timeline

@@ -32,7 +32,7 @@ async def _chat(runtime: Runtime, message: str, history: list, chat_id: str | No
     """One turn through the ChatInterface handler; returns the displayed history after it and the chat id."""
     respond = make_handler(runtime)
     messages, new_id = [], chat_id
-    async for messages, new_id in respond(message, history, chat_id):
+    async for messages, new_id, _insight in respond(message, history, chat_id):
         pass
     shown = [{"role": "user", "content": message, "metadata": None}]
     shown += [{"role": "assistant", "content": m["content"], "metadata": m.get("metadata")} for m in messages]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import gradio as gr
 
 from conversations import ConversationBusy, StoreError
 from runtime import Runtime
 from streaming.batching import batches
+from streaming.events import Done
 from streaming.recording import record_turn
 from streaming.turn import run_turn
 
@@ -21,11 +24,18 @@ def _notice(title: str, text: str) -> list[dict]:
     return [{"role": "assistant", "content": text, "metadata": {"title": title, "status": "done"}}]
 
 
+def _insight(view: TurnView, done: Done | None) -> dict[str, Any]:
+    """What the run-insight panel shows: the agent answering now, then the finished turn's figures."""
+    if done is None:
+        return {"agent": view.agent, "running": True}
+    return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace}
+
+
 def make_handler(runtime: Runtime):
-    async def respond(message: str, history: list, chat_id: str | None) -> AsyncIterator[tuple[list, str | None]]:
+    async def respond(message: str, history: list, chat_id: str | None) -> AsyncIterator[tuple[list, str | None, Any]]:
         problem = runtime.check_message(message)
         if problem:
-            yield _notice("✋ Not sent", problem), chat_id
+            yield _notice("✋ Not sent", problem), chat_id, gr.skip()
             return
         try:
             # The chat id decides, not the history: the UI copies it from the tab's "Chat id" box on each
@@ -44,11 +54,18 @@ def make_handler(runtime: Runtime):
                 # Recorded as produced (for replays, when enabled); stats kept for exports.
                 turn = record_turn(turn, runtime.settings, runtime.team.backend.label, conversation, message.strip())
                 turn = remember_stats(turn, runtime.store, conversation)
+                shown_agent = None
                 async for batch in batches(turn, UI_INTERVAL):
+                    done = None
                     for event in batch:
                         view.apply(event)
-                    yield notes + view.messages(), conversation.id
+                        done = event if isinstance(event, Done) else done
+                    # The insight panel changes only when the answering agent does, or at the end.
+                    insight: Any = gr.skip()
+                    if done is not None or view.agent != shown_agent:
+                        insight, shown_agent = _insight(view, done), view.agent
+                    yield notes + view.messages(), conversation.id, insight
         except (ConversationBusy, StoreError) as exc:
-            yield _notice("⚠️ Not sent", str(exc)), chat_id
+            yield _notice("⚠️ Not sent", str(exc)), chat_id, gr.skip()
 
     return respond

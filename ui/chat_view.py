@@ -153,3 +153,15 @@ class TurnView:
             body = part.body if part.kind == "tool" else safe_markdown(part.body)
             rendered.append({"role": "assistant", "content": body, "metadata": metadata})
         return rendered
+
+
+def close_pending_notes(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """After Stop: every note still pending is marked done and stopped (for the chatbot and its state)."""
+    closed = []
+    for message in messages or []:
+        metadata = message.get("metadata") or {}
+        if metadata.get("status") == "pending":
+            title = metadata.get("title", "")
+            message = {**message, "metadata": {**metadata, "status": "done", "title": f"{title} (stopped)"}}
+        closed.append(message)
+    return closed, closed

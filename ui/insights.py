@@ -9,6 +9,7 @@ import html
 import re
 from typing import Any
 
+import gradio as gr
 from agents import Agent, Handoff
 
 from agents_config import AgentTeam
@@ -75,7 +76,7 @@ def stats_markdown(stats: dict[str, Any]) -> str:
         ("Estimated cost", "n/a" if cost is None else f"${cost:.4f}"),
     ]
     table = "\n".join(f"| {name} | {html.escape(value)} |" for name, value in rows)
-    return "| Last turn | |\n|---|---|\n" + table
+    return "| Last turn | |\n|:--|--:|\n" + table
 
 
 def timeline_html(trace: list[dict[str, Any]]) -> str:
@@ -104,3 +105,28 @@ def timeline_html(trace: list[dict[str, Any]]) -> str:
         ".tl-bar{position:absolute;top:0;height:10px;border-radius:3px}.tl-time{width:4.5em;text-align:right;opacity:.8}</style>"
     )
     return f"{style}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}</div><p style='font-size:12px;opacity:.7'>Trace: {len(trace)} spans over {end:.2f} s</p>"
+
+
+class InsightPanel:
+    """The run-insight column: the agent graph (answering agent highlighted), stats and timeline."""
+
+    def __init__(self, team: AgentTeam):
+        self.team = team
+        gr.Markdown("### Run insight")
+        self.graph = gr.Markdown(agent_graph(team), elem_id="agent-graph")
+        self.stats = gr.Markdown("", elem_id="turn-stats")
+        with gr.Accordion("Trace timeline (the SDK's spans)", open=True):
+            self.timeline = gr.HTML(timeline_html([]), elem_id="trace-timeline")
+        self.outputs = [self.graph, self.stats, self.timeline]
+
+    def render(self, insight: dict[str, Any]):
+        if not insight:
+            return gr.skip(), gr.skip(), gr.skip()
+        graph = agent_graph(self.team, insight.get("agent"))
+        if insight.get("running"):
+            return graph, gr.skip(), gr.skip()
+        return graph, stats_markdown(insight.get("stats") or {}), timeline_html(insight.get("trace") or [])
+
+
+def build_insight_panel(team: AgentTeam) -> InsightPanel:
+    return InsightPanel(team)
