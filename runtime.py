@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from agents_config import AgentTeam, Settings, build_team
-from conversations import ConversationStore, open_store
+from conversations import Conversation, ConversationStore, open_store
+from streaming.events import ViewEvent
+from streaming.recording import record_turn
 from streaming.tracing import install_collector
-from streaming.turn import TurnLimits
+from streaming.turn import TurnLimits, run_turn
 
 
 @dataclass
@@ -31,6 +34,11 @@ class Runtime:
             max_turns=self.settings.max_turns,
             tool_latency=self.settings.demo_tool_latency if self.team.backend.offline else 0.0,
         )
+
+    def turn(self, conversation: Conversation, message: str) -> AsyncIterator[ViewEvent]:
+        """One turn's view events, recorded when recording is on: what both the UI and the API show."""
+        events = run_turn(self.team, self.store, conversation, message.strip(), self.limits)
+        return record_turn(events, self.settings, self.team.backend.label, conversation, message.strip())
 
     def check_message(self, message: object) -> str | None:
         """Why a message cannot be sent, or None when it can."""

@@ -150,6 +150,28 @@ class ConversationStore(abc.ABC):
     async def items(self, conversation: Conversation) -> list[Any]:
         return await self._guard(conversation.session.get_items())
 
+    async def rewind(self, conversation: Conversation, user_turns: int) -> int:
+        """Drop the newest turns until `user_turns` user messages are left; returns how many items went.
+
+        The chat's undo and retry buttons remove turns from the screen only; this brings the model's
+        history back in line, so an undone answer is not remembered and a retried one not doubled.
+        """
+        items = await self.items(conversation)
+        user_indexes = [i for i, item in enumerate(items) if isinstance(item, dict) and item.get("role") == "user"]
+        if len(user_indexes) <= user_turns:
+            return 0
+        keep = user_indexes[user_turns]  # the first user message to drop, and everything after it
+        for _ in range(len(items) - keep):
+            await self._guard(conversation.session.pop_item())
+        # The next turn starts with the agent that answered the last turn kept (side effects such as a
+        # granted refund stay: undo hides a turn, it does not reverse what its tools did).
+        turn_agents = conversation.state.get("turn_agents", [])
+        if len(turn_agents) >= user_turns:
+            conversation.agent = turn_agents[user_turns - 1] if user_turns else None
+            conversation.state["turn_agents"] = turn_agents[:user_turns]
+        await self.save(conversation)
+        return len(items) - keep
+
     def is_busy(self, conversation_id: str) -> bool:
         lock = self._turn_locks.get(conversation_id)
         return lock is not None and lock.locked()

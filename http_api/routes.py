@@ -1,6 +1,6 @@
 """The HTTP API: `POST /chat/stream` (SSE) and `POST /chat` (one JSON answer).
 
-Both run the same `run_turn` → `batches` path as the Gradio UI and send its view events as JSON.
+Both run the same `Runtime.turn` → `batches` path as the Gradio UI and send its view events as JSON.
 
 Backpressure: `batches()` pumps the run's events into a coalescing buffer as fast as the run
 produces them, and this module sends one buffered batch at a time. Text (and reasoning) deltas
@@ -29,7 +29,6 @@ from runtime import Runtime
 from streaming.batching import batches
 from streaming.errors import describe
 from streaming.events import Done, Error, SessionStarted, ViewEvent, to_json
-from streaming.turn import run_turn
 
 from .schemas import ChatRequest, ChatResponse, ErrorDetail
 
@@ -106,8 +105,7 @@ def build_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(tags=["chat"])
 
     def turn_batches(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
-        turn = run_turn(runtime.team, runtime.store, conversation, message.strip(), runtime.limits)
-        return batches(turn, SSE_INTERVAL)
+        return batches(runtime.turn(conversation, message), SSE_INTERVAL)
 
     @router.post(
         "/chat/stream",

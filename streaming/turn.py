@@ -25,6 +25,9 @@ from .tracing import spans_to_json, turn_spans
 from .translate import translate
 
 
+MAX_KEPT_STATS = 200  # per-turn stats kept with a conversation
+
+
 @dataclass(frozen=True)
 class TurnLimits:
     stall_timeout: float = 60.0  # no stream event from the model for this long ends the turn
@@ -102,20 +105,17 @@ async def run_turn(
             result.cancel()
             conversation.agent = result.last_agent.name
             conversation.state["refunds"] = context.refunds
+            # Who answered each turn, so undoing turns can also restore who answers next.
+            conversation.state.setdefault("turn_agents", []).append(conversation.agent)
             if interrupted:
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
-    try:
-        await store.save(conversation)
-    except StoreError as exc:
-        if not store_failed:  # one note for one outage, not one per attempt
-            yield Error(str(exc))
     usage = result.context_wrapper.usage
     stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage))
     trace_id = result.trace.trace_id if result.trace is not None else None
-    yield Done(
+    done = Done(
         final=segment,
         last_agent=result.last_agent.name,
         usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
@@ -123,6 +123,14 @@ async def run_turn(
         trace=spans_to_json(turn_spans(trace_id)),
         trace_id=trace_id,
     )
+    # Kept with the chat (bounded) so an export can show every turn's figures.
+    conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
+    try:
+        await store.save(conversation)
+    except StoreError as exc:
+        if not store_failed:  # one note for one outage, not one per attempt
+            yield Error(str(exc))
+    yield done
 
 
 def _cost(team: AgentTeam, usage) -> float | None:

@@ -11,11 +11,8 @@ from conversations import ConversationBusy, StoreError
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import Done
-from streaming.recording import record_turn
-from streaming.turn import run_turn
 
 from .chat_view import TurnView
-from .export import remember_stats
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
 
@@ -50,10 +47,12 @@ def make_handler(runtime: Runtime):
                 conversation = await runtime.store.create()
             view = TurnView()
             async with runtime.store.turn(conversation.id):
-                turn = run_turn(runtime.team, runtime.store, conversation, message.strip(), runtime.limits)
-                # Recorded as produced (for replays, when enabled); stats kept for exports.
-                turn = record_turn(turn, runtime.settings, runtime.team.backend.label, conversation, message.strip())
-                turn = remember_stats(turn, runtime.store, conversation)
+                # Undo and retry take turns off the screen (the history is what the tab shows, even after a
+                # restart: app.py copies it in on send); take them out of the model's history too. An empty
+                # screen is not a rewind to nothing: it is a fresh tab continuing a pasted chat id.
+                if history:
+                    await runtime.store.rewind(conversation, sum(1 for m in history if m.get("role") == "user"))
+                turn = runtime.turn(conversation, message)
                 shown_agent = None
                 async for batch in batches(turn, UI_INTERVAL):
                     done = None

@@ -7,16 +7,14 @@ Imports come from anyone: every field is validated, and what is displayed again 
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from conversations import Conversation, ConversationStore, StoreError
-from streaming.events import Done, ViewEvent
+from streaming.turn import MAX_KEPT_STATS
 
 from .safe_markdown import safe_markdown
 
@@ -26,7 +24,6 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_MESSAGES = 2000
 MAX_ITEMS = 5000
 MAX_TEXT_CHARS = 100_000
-MAX_STATS = 200
 _ROLES = ("user", "assistant")
 _METADATA_KEYS = ("title", "id", "parent_id", "status", "duration", "log")
 # SDK input items a chat may carry. System/developer messages are instructions, not chat history:
@@ -70,26 +67,6 @@ def plain_messages(history: list[Any] | None) -> list[dict[str, Any]]:
             }
         )
     return plain
-
-
-async def remember_stats(
-    source: AsyncIterator[ViewEvent], store: ConversationStore, conversation: Conversation
-) -> AsyncIterator[ViewEvent]:
-    """Pass a turn through; keep its `Done.stats` in `conversation.state["turn_stats"]` for exports."""
-    try:
-        async for event in source:
-            if isinstance(event, Done) and event.stats:
-                stats = conversation.state.setdefault("turn_stats", [])
-                stats.append(event.stats)
-                del stats[:-MAX_STATS]
-                # The turn itself is saved already; losing its stats must not turn it into a failure.
-                with contextlib.suppress(StoreError):
-                    await store.save(conversation)
-            yield event
-    finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 async def build_export(store: ConversationStore, chat_id: str | None, history: list[Any] | None) -> dict[str, Any]:
@@ -292,7 +269,7 @@ async def restore(store: ConversationStore, export: dict[str, Any], known_agents
     conversation.agent = agent if agent in known_agents else None
     conversation.state.update(
         refunds=dict(export.get("refunds", {})),
-        turn_stats=list(export.get("stats", []))[-MAX_STATS:],
+        turn_stats=list(export.get("stats", []))[-MAX_KEPT_STATS:],
         feedback=list(export.get("feedback", [])),
     )
     if export["input_list"]:
