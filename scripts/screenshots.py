@@ -70,12 +70,14 @@ def save_gif(frames: list[tuple[Image.Image, float]], path: Path) -> None:
 
 
 def chat_clip(page) -> dict:
-    """The part of the page from the title to the message box: the chat, without the panels below."""
+    """From the title to the message box or the end of the run insight column, whichever is lower."""
     title = page.locator("h1").first.bounding_box()
     box = page.locator("textarea[data-testid=textbox]").bounding_box()
+    timeline = page.locator("#trace-timeline").bounding_box()
     width = page.viewport_size["width"]
     top = max(0, title["y"] - 20)
-    return {"x": 0, "y": top, "width": width, "height": box["y"] + box["height"] + 28 - top}
+    bottom = max(box["y"] + box["height"], timeline["y"] + timeline["height"] if timeline else 0) + 28
+    return {"x": 0, "y": top, "width": width, "height": bottom - top}
 
 
 def main() -> None:
@@ -84,7 +86,7 @@ def main() -> None:
     settings = offline_settings(demo_tokens_per_second=25, demo_tool_latency=0.6)
     with serve(Runtime.from_settings(settings)) as url, sync_playwright() as playwright:
         browser = launch(playwright)
-        context = browser.new_context(viewport={"width": 1000, "height": 960}, device_scale_factor=1)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
         guard = NetworkGuard().install(context)
         page = context.new_page()
         chat = GradioChat(page, url)
@@ -95,6 +97,7 @@ def main() -> None:
 
         # Notes collapsed: the whole turn fits, and each title still says who did what and how long it took.
         page.evaluate("() => { const c = document.querySelector('.bubble-wrap'); c.scrollTo(0, c.scrollHeight); }")
+        page.wait_for_selector("#turn-stats table")
         page.screenshot(path=str(DOCS / "screenshot.png"), clip=chat_clip(page))
         context.close()
         browser.close()
