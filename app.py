@@ -21,7 +21,7 @@ from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
 from ui.chat_view import close_pending_notes
-from ui.insights import build_insight_panel
+from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -71,7 +71,7 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
                     fill_height=True,
                 )
             with gr.Column(scale=2, min_width=320):
-                panel = build_insight_panel(runtime.team)
+                panel = InsightPanel(runtime.team, runtime.uploads_traces)
         insight.change(panel.render, insight, panel.outputs, queue=False, api_visibility="undocumented")
         # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
         # tab continues its chat after the app restarts. It is the HTTP API's session_id too.

@@ -21,11 +21,15 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        team = build_team(settings)
-        # Spans are always collected locally for the timeline; they go to the OpenAI dashboard
-        # only for a real OpenAI key (never offline, never with another server's key).
-        install_collector(upload=not team.backend.offline and not settings.openai_base_url)
-        return cls(settings=settings, team=team, store=open_store(settings.session_db_url, settings.conversation_ttl))
+        runtime = cls(settings=settings, team=build_team(settings), store=open_store(settings.session_db_url, settings.conversation_ttl))
+        install_collector(upload=runtime.uploads_traces)
+        return runtime
+
+    @property
+    def uploads_traces(self) -> bool:
+        """Spans are always collected locally for the timeline; they go to the OpenAI dashboard only
+        for a real OpenAI key (never offline, never with another server's key)."""
+        return not self.team.backend.offline and not self.settings.openai_base_url
 
     @property
     def limits(self) -> TurnLimits:

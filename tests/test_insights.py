@@ -91,3 +91,15 @@ async def test_the_handler_reports_the_answering_agent_then_the_stats(runtime):
     final = insights[-1]
     assert not final["running"] and final["agent"] == "Billing Agent"
     assert final["stats"]["agent_path"] == ["Triage Agent", "Billing Agent"] and final["trace"]
+
+
+def test_the_timeline_names_its_trace_and_links_the_dashboard_only_when_uploaded():
+    trace = [{"kind": "agent", "label": "agent · A", "start_s": 0.0, "duration_s": 0.5}]
+    local = timeline_html(trace, "trace_abc", uploaded=False)
+    assert "trace_abc" in local and "href" not in local
+    uploaded = timeline_html(trace, "trace_abc", uploaded=True)
+    assert "platform.openai.com/traces/trace?trace_id=trace_abc" in uploaded
+
+
+def test_offline_runs_upload_no_traces(runtime):
+    assert runtime.uploads_traces is False

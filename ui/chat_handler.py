@@ -25,7 +25,7 @@ def _insight(view: TurnView, done: Done | None) -> dict[str, Any]:
     """What the run-insight panel shows: the agent answering now, then the finished turn's figures."""
     if done is None:
         return {"agent": view.agent, "running": True}
-    return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace}
+    return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
 
 
 def make_handler(runtime: Runtime):

@@ -79,8 +79,11 @@ def stats_markdown(stats: dict[str, Any]) -> str:
     return "| Last turn | |\n|:--|--:|\n" + table
 
 
-def timeline_html(trace: list[dict[str, Any]]) -> str:
-    """The turn's spans as horizontal bars on one time axis (all text escaped)."""
+DASHBOARD_TRACE_URL = "https://platform.openai.com/traces/trace?trace_id="
+
+
+def timeline_html(trace: list[dict[str, Any]], trace_id: str | None = None, uploaded: bool = False) -> str:
+    """The turn's spans as horizontal bars on one time axis (all text escaped), and the trace's id."""
     if not trace:
         return "<p style='opacity:.7'>The trace of the next turn appears here.</p>"
     end = max(span["start_s"] + span["duration_s"] for span in trace) or 1e-9
@@ -104,14 +107,21 @@ def timeline_html(trace: list[dict[str, Any]]) -> str:
         ".tl-track{position:relative;flex:1;height:10px;background:rgba(127,127,127,.12);border-radius:3px}"
         ".tl-bar{position:absolute;top:0;height:10px;border-radius:3px}.tl-time{width:4.5em;text-align:right;opacity:.8}</style>"
     )
-    return f"{style}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}</div><p style='font-size:12px;opacity:.7'>Trace: {len(trace)} spans over {end:.2f} s</p>"
+    footer = f"Trace: {len(trace)} spans over {end:.2f} s"
+    if trace_id:
+        safe_id = html.escape(trace_id, quote=True)
+        footer += f" · id <code>{safe_id}</code>"
+        if uploaded:  # a plain link: nothing is fetched unless the reviewer clicks it
+            footer += f" · <a href='{DASHBOARD_TRACE_URL}{safe_id}' target='_blank' rel='noopener noreferrer'>open in the OpenAI dashboard</a>"
+    return f"{style}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}</div><p style='font-size:12px;opacity:.7'>{footer}</p>"
 
 
 class InsightPanel:
     """The run-insight column: the agent graph (answering agent highlighted), stats and timeline."""
 
-    def __init__(self, team: AgentTeam):
+    def __init__(self, team: AgentTeam, uploads_traces: bool = False):
         self.team = team
+        self.uploads_traces = uploads_traces
         gr.Markdown("### Run insight")
         self.graph = gr.Markdown(agent_graph(team), elem_id="agent-graph")
         self.stats = gr.Markdown("", elem_id="turn-stats")
@@ -125,8 +135,5 @@ class InsightPanel:
         graph = agent_graph(self.team, insight.get("agent"))
         if insight.get("running"):
             return graph, gr.skip(), gr.skip()
-        return graph, stats_markdown(insight.get("stats") or {}), timeline_html(insight.get("trace") or [])
-
-
-def build_insight_panel(team: AgentTeam) -> InsightPanel:
-    return InsightPanel(team)
+        timeline = timeline_html(insight.get("trace") or [], insight.get("trace_id"), self.uploads_traces)
+        return graph, stats_markdown(insight.get("stats") or {}), timeline
