@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -106,7 +108,14 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
 def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
     """The HTTP API and /client next to the Gradio UI, on one server, behind one password if set."""
     password = runtime.settings.app_password
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.aclose()  # the store's connections and any provider connection
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Agent run, live: HTTP API",
         description="Stream an agent turn as server-sent events, or get it as one JSON answer.",
         dependencies=[require_password(password)],
@@ -118,10 +127,6 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
     @app.get("/client", include_in_schema=False)
     async def client() -> FileResponse:
         return FileResponse(STATIC / "client.html")
-
-    @app.on_event("shutdown")
-    async def close_runtime() -> None:
-        await runtime.aclose()
 
     # show_error stays off: raw exception text can carry a key fragment.
     return gr.mount_gradio_app(app, demo, path="/", auth=password_checker(password), show_error=False)
