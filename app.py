@@ -100,7 +100,7 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
                           api_visibility="undocumented")
         # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
         chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")
-        build_record_replay_panel(runtime, demo, chat, chat_id, autoplay=replay)
+        build_record_replay_panel(runtime, demo, chat, chat_id, chat_id_box, autoplay=replay)
     demo.queue(max_size=runtime.settings.concurrency_limit * 4, default_concurrency_limit=runtime.settings.concurrency_limit)
     return demo
 

@@ -75,9 +75,14 @@ def build_record_replay_panel(
     demo: gr.Blocks,
     chat: gr.ChatInterface,
     chat_id: gr.State,
+    chat_id_box: gr.Textbox,
     autoplay: ReplayRequest | None = None,
 ) -> None:
-    """The accordion under the chat, and the Chatbot's like listener. Call inside the app's `gr.Blocks`."""
+    """The accordion under the chat, and the Chatbot's like listener. Call inside the app's `gr.Blocks`.
+
+    Replays and imports set the chat id (`chat_id`, the server state the handler reads); exports and
+    feedback read it from `chat_id_box`, which the browser keeps, so they work right after a restart too.
+    """
     store = runtime.store
     known_agents = set(runtime.team.by_name)
     chat_outputs = [chat.chatbot, chat.chatbot_state, chat_id]
@@ -171,10 +176,10 @@ def build_record_replay_panel(
             comment_button = gr.Button("Send comment", scale=1)
 
     replay_button.click(on_replay, [replay_file, speed], chat_outputs, api_visibility="private")
-    export_json_button.click(on_export_json, [chat.chatbot, chat_id], download, api_visibility="private")
-    export_html_button.click(on_export_html, [chat.chatbot, chat_id], download, api_visibility="private")
+    export_json_button.click(on_export_json, [chat.chatbot, chat_id_box], download, api_visibility="private")
+    export_html_button.click(on_export_html, [chat.chatbot, chat_id_box], download, api_visibility="private")
     import_upload.upload(on_import, [import_upload], chat_outputs, api_visibility="private")
-    comment_button.click(make_comment_handler(store), [chat_id, comment], comment, api_visibility="private")
-    chat.chatbot.like(make_like_handler(store), [chat_id], None, api_visibility="private")
+    comment_button.click(make_comment_handler(store), [chat_id_box, comment], comment, api_visibility="private")
+    chat.chatbot.like(make_like_handler(store), [chat_id_box], None, api_visibility="private")
     if autoplay is not None:
         demo.load(on_autoplay, None, chat_outputs, api_visibility="private")
