@@ -9,12 +9,13 @@ handoffs, guardrails, the UI and the HTTP API) runs exactly as it does with a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,6 +274,17 @@ def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+@contextlib.contextmanager
+def _model_call_span(tracing: ModelTracing) -> Iterator[None]:
+    """A generation span, as real models open one, so the trace timeline shows each model call."""
+    span = generation_span(model=MODEL_NAME, disabled=tracing.is_disabled())
+    span.start(mark_as_current=False)
+    try:
+        yield
+    finally:
+        span.finish()
+
+
 class DemoModel(Model):
     """See the module docstring. `tokens_per_second <= 0` streams as fast as possible."""
 
@@ -294,9 +306,10 @@ class DemoModel(Model):
         prompt: Any = None,
     ) -> ModelResponse:
         final: Response | None = None
-        async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, tracing, paced=False):
-            if isinstance(event, ResponseCompletedEvent):
-                final = event.response
+        with _model_call_span(tracing):
+            async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, paced=False):
+                if isinstance(event, ResponseCompletedEvent):
+                    final = event.response
         assert final is not None and final.usage is not None
         usage = Usage(
             requests=1,
@@ -320,30 +333,11 @@ class DemoModel(Model):
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, tracing, paced=True):
-            yield event
+        with _model_call_span(tracing):
+            async for event in self._stream(system_instructions, input, tools, handoffs, output_schema, paced=True):
+                yield event
 
     async def _stream(
-        self,
-        instructions: str | None,
-        input: str | list[TResponseInputItem],
-        tools: list[Tool],
-        handoffs: list[Handoff],
-        schema: Any,
-        tracing: ModelTracing,
-        *,
-        paced: bool,
-    ) -> AsyncIterator[TResponseStreamEvent]:
-        # A generation span, as real models open one, so the trace timeline shows each model call.
-        span = generation_span(model=MODEL_NAME, disabled=tracing.is_disabled())
-        span.start(mark_as_current=False)
-        try:
-            async for event in self._events(instructions, input, tools, handoffs, schema, paced=paced):
-                yield event
-        finally:
-            span.finish()
-
-    async def _events(
         self,
         instructions: str | None,
         input: str | list[TResponseInputItem],
