@@ -41,6 +41,11 @@ class TurnStats:
         elif isinstance(event, ToolOutput) and event.call_id in self._tool_started:
             self.tool_seconds += now - self._tool_started.pop(event.call_id)
 
+    @property
+    def tools_running(self) -> bool:
+        """A tool was called and has not answered yet (the stream is quiet by design meanwhile)."""
+        return bool(self._tool_started)
+
     def finish(self, input_tokens: int, output_tokens: int, model_calls: int, cost_usd: float | None) -> None:
         self.ended = self.clock()
         self.input_tokens, self.output_tokens, self.model_calls = input_tokens, output_tokens, model_calls

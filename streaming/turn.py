@@ -19,7 +19,7 @@ from agents_config.pricing import estimate_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
-from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, ToolCall, ToolOutput, Usage, ViewEvent
+from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
@@ -63,12 +63,11 @@ async def run_turn(
         )
         events = result.stream_events().__aiter__()
         interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
-        running_tools: set[str] = set()  # while a tool runs the stream is quiet by design
         store_failed = False
         try:
             try:
                 while True:
-                    limit = limits.tool_timeout if running_tools else limits.stall_timeout
+                    limit = limits.tool_timeout if stats.tools_running else limits.stall_timeout
                     try:
                         # Time out each step, not the whole stream (wrapping the stream does not interrupt
                         # it). asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
@@ -83,14 +82,10 @@ async def run_turn(
                             segment += view.content
                         elif isinstance(view, (Handoff, AgentUpdated)):
                             segment = ""
-                        elif isinstance(view, ToolCall):
-                            running_tools.add(view.call_id)
-                        elif isinstance(view, ToolOutput):
-                            running_tools.discard(view.call_id)
                         yield view
             except asyncio.TimeoutError:
-                message = TOOL_TOO_SLOW if running_tools else STALLED
-                yield Error(message.format(seconds=limit))
+                note = TOOL_TOO_SLOW if stats.tools_running else STALLED
+                yield Error(note.format(seconds=limit))
             except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
                 name, text = guardrail_message(exc)
                 yield GuardrailTripped(name=name, message=text)
