@@ -28,7 +28,8 @@ class Runtime:
     @property
     def uploads_traces(self) -> bool:
         """Spans are always collected locally for the timeline; they go to the OpenAI dashboard only
-        for a real OpenAI key (never offline, never with another server's key)."""
+        for a real OpenAI key (never offline, where there is no key, and never with another server's
+        key, which OpenAI would reject or, worse, receive)."""
         return not self.team.backend.offline and not self.settings.openai_base_url
 
     @property

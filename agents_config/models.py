@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from agents import ModelProvider, ModelSettings, OpenAIProvider, RunConfig, set_tracing_disabled
+from agents import ModelProvider, ModelSettings, OpenAIProvider, RunConfig
 from openai import AsyncOpenAI
 
 from .demo_model import DemoModelProvider
@@ -81,18 +81,15 @@ def _describe(settings: Settings) -> str:
 
 
 def build_backend(settings: Settings) -> Backend:
+    # Where traces go (local only, or also the OpenAI dashboard) is decided in one place:
+    # Runtime.uploads_traces / streaming.tracing.install_collector.
     if settings.offline:
-        # Tracing would try to upload spans to OpenAI with no key: keep the offline demo quiet.
-        set_tracing_disabled(True)
         return Backend(
             label="Offline demo model (no key, no network)",
             provider=DemoModelProvider(settings.demo_tokens_per_second),
             model_settings=ModelSettings(include_usage=True),
             offline=True,
         )
-    if settings.openai_base_url:
-        # Traces of runs against another server would be uploaded to OpenAI with that server's key.
-        set_tracing_disabled(True)
     # The openai client's defaults (600 s timeout, 2 retries) can leave a turn hanging for half an hour.
     client = AsyncOpenAI(
         api_key=settings.openai_api_key or "unused",
