@@ -83,6 +83,10 @@ def _child(kind: str, conn) -> None:
     if kind == "app":
         # A SQLite file, the app's default store (":memory:" shares one connection between all chats).
         folder = tempfile.mkdtemp(prefix="bench-store-")
+        # As the app runs: its local span collector on (the env var above only silences uploads elsewhere).
+        from streaming.tracing import install_collector
+
+        install_collector(upload=False)
         server = serve(Runtime(settings, team=team, store=open_store(os.path.join(folder, "bench.sqlite3"), 3600)))
     elif kind == "naive":
         server = _serve_naive(team)
