@@ -246,16 +246,21 @@ def parse_recording(data: bytes | str, max_bytes: int = MAX_RECORDING_BYTES) -> 
     return recording
 
 
-def load_recording(path: str | Path, max_bytes: int = MAX_RECORDING_BYTES) -> Recording:
-    """Read and validate a recording file; the size is checked before anything is read."""
+def read_capped(path: str | Path, limit: int, error: type[ValueError]) -> bytes:
+    """An uploaded file's bytes, refused by its size before it is read; failures raise `error`."""
     path = Path(path)
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise RecordingError(f"The file is too large ({size:,} bytes; the limit is {max_bytes:,}).")
-        return parse_recording(path.read_bytes(), max_bytes)
+        if size > limit:
+            raise error(f"The file is too large ({size:,} bytes; the limit is {limit:,}).")
+        return path.read_bytes()
     except OSError:
-        raise RecordingError("The recording file could not be read.") from None
+        raise error("The file could not be read.") from None
+
+
+def load_recording(path: str | Path, max_bytes: int = MAX_RECORDING_BYTES) -> Recording:
+    """Read and validate a recording file; the size is checked before anything is read."""
+    return parse_recording(read_capped(path, max_bytes, RecordingError), max_bytes)
 
 
 # --- writing recordings as turns run ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conversations import Conversation, ConversationStore, StoreError
+from streaming.recording import read_capped
 from streaming.turn import MAX_KEPT_STATS
 
 from .safe_markdown import safe_markdown
@@ -239,17 +240,6 @@ def inert_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shown
 
 
-def read_capped(path: str | Path, limit: int = MAX_IMPORT_BYTES) -> bytes:
-    """A file's bytes, refused by its size before it is read."""
-    try:
-        size = Path(path).stat().st_size
-        if size > limit:
-            raise ChatImportError(f"The file is too large ({size:,} bytes; the limit is {limit:,}).")
-        return Path(path).read_bytes()
-    except OSError:
-        raise ChatImportError("The file could not be read.") from None
-
-
 async def import_file(
     store: ConversationStore, path: str | Path, known_agents: set[str]
 ) -> tuple[list[dict[str, Any]], Conversation]:
@@ -257,7 +247,7 @@ async def import_file(
 
     Nothing is written to the store unless the whole file is valid.
     """
-    export = parse_export(read_capped(path))
+    export = parse_export(read_capped(path, MAX_IMPORT_BYTES, ChatImportError))
     messages = inert_messages(export["messages"])
     return messages, await restore(store, export, known_agents)
 
