@@ -16,6 +16,7 @@ import gradio as gr
 from dotenv import load_dotenv
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
+from fastapi_offline import FastAPIOffline
 
 from agents_config import Settings
 from http_api.auth import password_checker, protect_docs, require_password
@@ -25,6 +26,7 @@ from ui.chat_handler import make_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel
+from ui.theme import CHAT_HEIGHT, CSS, HEAD, THEME
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -60,8 +62,14 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             with gr.Column(scale=3):
                 chat = gr.ChatInterface(
                     make_handler(runtime),
-                    chatbot=gr.Chatbot(label="Conversation", height=620, placeholder="Ask about an invoice or how to use Nimbus."),
-                    textbox=gr.Textbox(placeholder="Ask the agents…", submit_btn=True, stop_btn=True),
+                    chatbot=gr.Chatbot(
+                        label="Conversation", height=CHAT_HEIGHT, elem_id="chatbot",
+                        placeholder="Ask about an invoice or how to use Nimbus.",
+                    ),
+                    textbox=gr.Textbox(
+                        label="Message to the agents", placeholder="Ask the agents… (Enter sends, Esc stops)",
+                        submit_btn=True, stop_btn=True, elem_id="chat-input",
+                    ),
                     additional_inputs=[chat_id],
                     additional_outputs=[chat_id, insight],
                     title="Agent run, live",
@@ -95,9 +103,15 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             queue=False,
             api_visibility="undocumented",
         )
-        # A stopped handler cannot yield again, so a note it left pending would spin forever: close them.
-        chat.textbox.stop(close_pending_notes, chat.chatbot, [chat.chatbot, chat.chatbot_state], queue=False,
-                          api_visibility="undocumented")
+        # A stopped handler cannot yield again, so a note it left pending would spin forever: close them, mark
+        # the turn stopped, and end the panel's "answering now" with it.
+        def on_stop(shown: list, now: dict | None):
+            ended = {**(now or {}), "running": False, "stopped": True, "redraw_graph": False}
+            return (*close_pending_notes(shown), ended, *panel.render(ended))
+
+        # The panel is drawn here too: a State set by a non-queued event does not fire its change listener.
+        chat.textbox.stop(on_stop, [chat.chatbot, insight], [chat.chatbot, chat.chatbot_state, insight, *panel.outputs],
+                          queue=False, api_visibility="undocumented")
         # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
         chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")
         build_record_replay_panel(runtime, demo, chat, chat_id, chat_id_box, autoplay=replay)
@@ -114,7 +128,8 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         yield
         await runtime.aclose()  # the store's connections and any provider connection
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN (works offline).
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="Agent run, live: HTTP API",
         description="Stream an agent turn as server-sent events, or get it as one JSON answer.",
@@ -129,7 +144,9 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         return FileResponse(STATIC / "client.html")
 
     # show_error stays off: raw exception text can carry a key fragment.
-    return gr.mount_gradio_app(app, demo, path="/", auth=password_checker(password), show_error=False)
+    return gr.mount_gradio_app(
+        app, demo, path="/", auth=password_checker(password), show_error=False, theme=THEME, css=CSS, head=HEAD
+    )
 
 
 load_dotenv()

@@ -169,9 +169,9 @@ def _decide(conversation: _Conversation, tools: list[Tool], handoffs: list[Hando
 def _guardrail_verdict(text: str) -> str:
     match = _OFF_LIMITS.search(text)
     if match:
-        reason = f"The message asks for data that is not the user's own ('{match.group(0)}')."
+        reason = f"It asks for data that is not yours ('{match.group(0)}')."
         return json.dumps({"blocked": True, "reason": reason})
-    return json.dumps({"blocked": False, "reason": "The request is about the user's own account or the product."})
+    return json.dumps({"blocked": False, "reason": "It is about your own account or the product."})
 
 
 def _is_billing(text: str) -> bool:

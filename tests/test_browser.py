@@ -325,5 +325,6 @@ def test_graph_highlights_the_answering_agent_and_the_turn_shows_stats_and_timel
     stats = page.locator("#turn-stats").inner_text()
     assert "Triage Agent → Billing Agent" in stats and "Model calls" in stats
     timeline = page.locator("#trace-timeline").inner_text()
-    for label in ("agent · Triage Agent", "tool · lookup_invoice", "tool · request_refund", "model call"):
+    # Plain words: the legend says what each colour is, the rows name the agent, tool or model call.
+    for label in ("Agent at work", "Tool", "Model call", "Triage Agent", "lookup_invoice", "request_refund", "Model call ("):
         assert label in timeline

@@ -6,7 +6,7 @@ from gradio_client import Client
 
 from streaming.events import Done, TextDelta, ToolCall, ToolOutput
 from streaming.turn import TurnLimits, run_turn
-from ui.insights import agent_graph, stats_markdown, timeline_html
+from ui.insights import agent_graph, graph_caption, stats_markdown, timeline_html
 
 BILLING = "I was charged twice on invoice INV-1001, can you refund me?"
 
@@ -54,7 +54,7 @@ async def test_the_billing_timeline_has_triage_handoff_tools_and_model_calls_tha
     for tool in ("tool · lookup_invoice", "tool · request_refund"):
         assert spans[tool]["duration_s"] >= 0.1
     html = timeline_html(done.trace)
-    assert html.count("<div class='tl-row'>") == len(done.trace) and "Trace: " in html
+    assert html.count("<div class='tl-row'>") == len(done.trace) and "steps over" in html
 
 
 def test_the_graph_highlights_the_answering_agent(runtime):
@@ -64,6 +64,36 @@ def test_the_graph_highlights_the_answering_agent(runtime):
         assert name in graph
     assert "triage_agent -->|handoff| billing_agent" in graph
     assert "active" not in agent_graph(runtime.team, None).split("classDef active")[1].split("\n", 1)[1]
+
+
+def test_stats_table_says_free_or_na_and_has_no_empty_header():
+    stats = {"agent_path": ["Triage Agent"], "input_tokens": 1, "output_tokens": 2, "cost_usd": 0.0}
+    offline = stats_markdown(stats, offline=True)
+    assert "free (offline demo)" in offline and "$0.0000" not in offline
+    assert "n/a" in stats_markdown({**stats, "cost_usd": None})
+    header = offline.splitlines()[0]
+    assert all(cell.strip() for cell in header.strip("|").split("|")), header
+    running = stats_markdown(stats, running=True)
+    assert "so far" in running and "counted at the end" in running
+
+
+def test_caption_says_answering_now_then_answered_by_or_stopped():
+    assert graph_caption("Billing Agent", "running").startswith("**Answering now:**")
+    assert graph_caption("Billing Agent", "done") == "**Answered by:** Billing Agent"
+    assert "Stopped" in graph_caption("Billing Agent", "stopped")
+    assert "&lt;b&gt;" in graph_caption("<b>", "done")
+
+
+def test_timeline_has_a_legend_an_axis_and_plain_words():
+    trace = [
+        {"kind": "agent", "label": "agent · Triage Agent", "start_s": 0.0, "duration_s": 1.0},
+        {"kind": "generation", "label": "model call · gpt-x", "start_s": 0.1, "duration_s": 0.5},
+        {"kind": "function", "label": "tool · lookup_invoice", "start_s": 0.6, "duration_s": 0.3},
+    ]
+    html = timeline_html(trace)
+    for words in ("Agent at work", "Model call", "Tool", "Model call (gpt-x)", ">lookup_invoice<", "1.00 s"):
+        assert words in html
+    assert ">agent · " not in html and ">tool · " not in html
 
 
 def test_stats_table_escapes_agent_names():

@@ -89,6 +89,33 @@ def test_guardrail_and_error_notes():
     assert guard["metadata"]["id"] != error["metadata"]["id"]
 
 
+def test_a_block_or_an_error_is_answered_in_plain_words_to_the_person():
+    messages = _view(AgentUpdated("Triage Agent"), GuardrailTripped("Customer data guard", "Blocked: It asks for data that is not yours.")).messages()
+    note, answer = messages
+    assert note["metadata"]["status"] == "done" and "not yours" in note["content"]  # the details stay in the note
+    assert not answer.get("metadata") and answer["content"] == "🛡️ I can't help with that: it asks for data that is not yours."
+    note, answer = _view(TextDelta("Let me"), Error("The model provider is rate limiting (429).")).messages()[1:]
+    assert answer["content"].startswith("⚠️ Sorry, I couldn't finish this answer: the model provider is rate limiting")
+
+
+def test_the_answer_names_its_agent_once_per_agent():
+    view = _view(AgentUpdated("Triage Agent"), TextDelta("One moment."), Handoff("Triage Agent", "Billing Agent"),
+                 TextDelta("Here it is"), ToolCall("lookup_invoice", "c1", "{}"), ToolOutput("c1", "ok"), TextDelta("More."))
+    texts = [m["content"] for m in view.messages() if not m.get("metadata")]
+    assert texts == ["###### Triage Agent\n\nOne moment.", "###### Billing Agent\n\nHere it is", "More."]
+
+
+def test_stop_ends_every_turn_with_a_stopped_marker_once():
+    from ui.chat_view import STOPPED_MARKER, close_pending_notes
+
+    shown = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "t", "metadata": {"title": "🛠️ x", "status": "pending"}}]
+    closed, state = close_pending_notes(shown)
+    assert closed == state and closed[-1] == {"role": "assistant", "content": STOPPED_MARKER}
+    assert closed[1]["metadata"] == {"title": "🛠️ x (stopped)", "status": "done"}
+    assert close_pending_notes(closed)[0] == closed  # a second Stop adds nothing
+    assert close_pending_notes([{"role": "user", "content": "hi"}])[0][-1]["content"] == STOPPED_MARKER
+
+
 def test_done_marks_every_note_done_and_ids_are_unique():
     events = [
         AgentUpdated("Triage Agent"),

@@ -11,21 +11,28 @@ from conversations import ConversationBusy, StoreError
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import Done
+from streaming.stats import TurnStats
 
 from .chat_view import TurnView
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
+INSIGHT_INTERVAL = 0.5  # the panel's running figures are redrawn at most twice a second
 
 
 def _notice(title: str, text: str) -> list[dict]:
     return [{"role": "assistant", "content": text, "metadata": {"title": title, "status": "done"}}]
 
 
-def _insight(view: TurnView, done: Done | None) -> dict[str, Any]:
-    """What the run-insight panel shows: the agent answering now, then the finished turn's figures."""
+def _insight(view: TurnView, done: Done | None, live: TurnStats) -> dict[str, Any]:
+    """What the run-insight panel shows: the agent answering now and the figures so far, then the finished turn's."""
     if done is None:
-        return {"agent": view.agent, "running": True}
+        return {"agent": view.agent, "running": True, "stats": live.to_json()}
     return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
+
+
+def _redraw(insight: dict[str, Any], shown_agent: str | None) -> dict[str, Any]:
+    # The graph is redrawn only when its highlight moves (a Mermaid re-render flickers).
+    return {**insight, "redraw_graph": insight["agent"] != shown_agent}
 
 
 def make_handler(runtime: Runtime):
@@ -53,16 +60,18 @@ def make_handler(runtime: Runtime):
                 if history:
                     await runtime.store.rewind(conversation, sum(1 for m in history if m.get("role") == "user"))
                 turn = runtime.turn(conversation, message)
-                shown_agent = None
+                shown_agent, shown_at, live = None, 0.0, TurnStats()  # live: the figures so far, as they are shown
                 async for batch in batches(turn, UI_INTERVAL):
                     done = None
                     for event in batch:
                         view.apply(event)
+                        live.observe(event)
                         done = event if isinstance(event, Done) else done
-                    # The insight panel changes only when the answering agent does, or at the end.
+                    # The insight panel changes when the answering agent does, every INSIGHT_INTERVAL, and at the end.
                     insight: Any = gr.skip()
-                    if done is not None or view.agent != shown_agent:
-                        insight, shown_agent = _insight(view, done), view.agent
+                    if done is not None or view.agent != shown_agent or live.clock() - shown_at >= INSIGHT_INTERVAL:
+                        insight = _redraw(_insight(view, done, live), shown_agent)
+                        shown_agent, shown_at = insight["agent"], live.clock()
                     yield notes + view.messages(), conversation.id, insight
         except (ConversationBusy, StoreError) as exc:
             yield _notice("⚠️ Not sent", str(exc)), chat_id, gr.skip()

@@ -28,6 +28,9 @@ from streaming.events import (
 from .safe_markdown import code_block, safe_markdown
 
 MAX_SHOWN_OUTPUT = 4000  # characters of a tool result shown in its note
+# A stopped turn ends with this message, so a cut-off answer does not look like a bug (app.py's Stop listener).
+STOPPED_MARKER = "⏹️ *Stopped: you stopped this answer before it was finished.*"
+STOPPED_TITLE_SUFFIX = " (stopped)"
 
 
 @dataclass
@@ -50,6 +53,20 @@ class _Note:
 @dataclass
 class _Text:
     text: str = ""
+    agent: str = ""  # who wrote it: named above the answer
+    plain: bool = False  # the app's own words (a refusal, an error), not model text
+
+
+def _sentence_tail(text: str) -> str:
+    """'It asks ...' -> 'it asks ...', to follow a colon (an acronym like 'API ...' stays as it is)."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def agent_header(agent: str) -> str:
+    """A small heading naming the agent above its answer (styled by ui/theme.py's CSS)."""
+    return f"###### {safe_markdown(agent)}\n\n" if agent else ""
 
 
 def _pretty_arguments(arguments: str) -> str:
@@ -85,9 +102,11 @@ class TurnView:
 
     def _on_text(self, event: TextDelta) -> None:
         self._close_thinking()
-        if not self.parts or not isinstance(self.parts[-1], _Text):
-            self.parts.append(_Text())
-        self.parts[-1].text += event.content  # type: ignore[union-attr]
+        last = self.parts[-1] if self.parts else None
+        if not isinstance(last, _Text) or last.plain:
+            last = _Text(agent=self.agent)
+            self.parts.append(last)
+        last.text += event.content
 
     def _on_reasoning(self, event: ReasoningDelta) -> None:
         last = self.parts[-1] if self.parts else None
@@ -121,11 +140,17 @@ class TurnView:
         self.agent = event.target
         self._note(f"🔀 Handoff → {event.target}", body=f"{event.source} handed the conversation to {event.target}.")
 
+    # A block or an error is answered in plain words, addressed to the person; the note keeps the details.
     def _on_guardrail(self, event: GuardrailTripped) -> None:
-        self._note(f"🛡️ {event.name}", body=event.message, kind="guardrail")
+        self._close_thinking()
+        reason = event.message.removeprefix("Blocked:").strip()
+        self._note(f"🛡️ {event.name}", body=f"**{event.name}** stopped this message before an agent answered it.\n\n{event.message}", kind="guardrail")
+        self.parts.append(_Text(f"🛡️ I can't help with that: {_sentence_tail(reason)}", plain=True))
 
     def _on_error(self, event: Error) -> None:
+        self._close_thinking()
         self._note("⚠️ The turn could not finish", body=event.message, kind="error")
+        self.parts.append(_Text(f"⚠️ Sorry, I couldn't finish this answer: {_sentence_tail(event.message)}", plain=True))
 
     def _on_done(self, event: Done) -> None:
         for part in self.parts:
@@ -141,9 +166,14 @@ class TurnView:
         # Plain message dicts, not gr.ChatMessage: Gradio diffs dicts key by key and sends only the
         # appended text, while a ChatMessage object is resent whole on every update (~7x the bytes).
         rendered: list[dict[str, Any]] = []
+        named = ""
         for part in self.parts:
             if isinstance(part, _Text):
-                rendered.append({"role": "assistant", "content": safe_markdown(part.text)})
+                # The agent is named once above its text, again only when another agent writes.
+                header = agent_header(part.agent) if part.agent and part.agent != named else ""
+                named = part.agent or named
+                text = part.text if part.plain else safe_markdown(part.text)
+                rendered.append({"role": "assistant", "content": header + text})
                 continue
             metadata: dict[str, Any] = {"title": part.title, "id": part.id, "status": part.status}
             if part.duration is not None:
@@ -156,12 +186,16 @@ class TurnView:
 
 
 def close_pending_notes(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """After Stop: every note still pending is marked done and stopped (for the chatbot and its state)."""
+    """After Stop: every note still pending is marked done and stopped, and the turn ends with a visible
+    "stopped" marker, whether it had answer text, only notes, or nothing yet (for the chatbot and its state)."""
     closed = []
     for message in messages or []:
         metadata = message.get("metadata") or {}
         if metadata.get("status") == "pending":
             title = metadata.get("title", "")
-            message = {**message, "metadata": {**metadata, "status": "done", "title": f"{title} (stopped)"}}
+            message = {**message, "metadata": {**metadata, "status": "done", "title": f"{title}{STOPPED_TITLE_SUFFIX}"}}
         closed.append(message)
+    last = closed[-1] if closed else None
+    if last is not None and last.get("content") != STOPPED_MARKER:  # a second Stop adds nothing
+        closed.append({"role": "assistant", "content": STOPPED_MARKER})
     return closed, closed

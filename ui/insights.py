@@ -14,14 +14,24 @@ from agents import Agent, Handoff
 
 from agents_config import AgentTeam
 
-_KIND_COLORS = {
-    "agent": "#6e40c9",
-    "generation": "#0969da",
-    "response": "#0969da",
-    "function": "#1a7f37",
-    "handoff": "#bf8700",
-    "guardrail": "#cf222e",
+# Each kind of span: its bar colour and the plain words the legend and the rows use.
+_KINDS = {
+    "agent": ("#8250df", "Agent at work"),
+    "generation": ("#0969da", "Model call"),
+    "response": ("#0969da", "Model call"),
+    "function": ("#1a7f37", "Tool"),
+    "handoff": ("#bf8700", "Handoff"),
+    "guardrail": ("#cf222e", "Safety check"),
 }
+
+# The graph's colours. Every node gets an explicit fill AND text colour: Mermaid's dark theme turns label
+# text light, which vanished on the light fills used before. Dark text on light fills reads in both
+# themes (each pair is over 10:1; tests/test_accessibility.py measures it in the browser).
+GRAPH_STYLE = (
+    "  classDef default fill:#eaeef2,stroke:#57606a,color:#1f2328",
+    "  classDef tool fill:#dafbe1,stroke:#1a7f37,color:#0f2e17",
+    "  classDef active fill:#ffd33d,stroke:#9a6700,stroke-width:3px,color:#1f2328",
+)
 
 
 def _node_id(name: str) -> str:
@@ -44,96 +54,165 @@ def agent_graph(team: AgentTeam, active: str | None = None) -> str:
             tool_id = f"tool_{_node_id(tool.name)}"
             lines.append(f'  {tool_id}(["🛠️ {tool.name}"])')
             lines.append(f"  {_node_id(agent.name)} -.- {tool_id}")
-    lines.append("  classDef active fill:#ffe08a,stroke:#bf8700,stroke-width:3px")
-    lines.append("  classDef tool fill:#eef6ee,stroke:#1a7f37")
+    lines.extend(GRAPH_STYLE)
     tools = sorted({f"tool_{_node_id(t.name)}" for a in team.by_name.values() for t in a.tools})
     if tools:
         lines.append(f"  class {','.join(tools)} tool")
     if active in team.by_name:
         lines.append(f"  class {_node_id(active)} active")
     lines.append("```")
-    caption = f"**Answering now:** {active}" if active else "**Agents** (the one answering is highlighted)"
-    return caption + "\n\n" + "\n".join(lines)
+    return "\n".join(lines)
+
+
+def graph_caption(agent: str | None, state: str = "running") -> str:
+    """Above the graph: who is answering now, who answered, or who was answering when the turn was stopped."""
+    if not agent:
+        return "**Agents** (the one answering is highlighted)"
+    name = html.escape(agent)
+    return {"running": f"**Answering now:** {name}", "stopped": f"**Stopped** while {name} was answering"}.get(
+        state, f"**Answered by:** {name}"
+    )
 
 
 def _seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
 
 
-def stats_markdown(stats: dict[str, Any]) -> str:
-    """The last turn's figures as a compact two-column table."""
+def _per_second(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def _cost(stats: dict[str, Any], offline: bool) -> str:
+    cost = stats.get("cost_usd")
+    if offline:
+        return "free (offline demo)"
+    return "n/a (unknown model price)" if cost is None else f"${cost:.4f}"
+
+
+def stats_markdown(stats: dict[str, Any], running: bool = False, offline: bool = False, heading: str | None = None) -> str:
+    """The turn's figures as a compact two-column table: so far while it runs (or when stopped), complete at the end."""
     if not stats:
         return ""
-    cost = stats.get("cost_usd")
+    at_end = "counted at the end"
+    tokens = f"{stats.get('input_tokens', 0):,} / {stats.get('output_tokens', 0):,}"
     rows = [
         ("Time to first token", _seconds(stats.get("time_to_first_token_s"))),
-        ("Total time", _seconds(stats.get("total_s"))),
-        ("Tokens in / out", f"{stats.get('input_tokens', 0):,} / {stats.get('output_tokens', 0):,}"),
-        ("Tokens per second", "n/a" if stats.get("tokens_per_second") is None else f"{stats['tokens_per_second']:.0f}"),
-        ("Model calls", str(stats.get("model_calls", 0))),
-        ("Tool calls (time)", f"{stats.get('tool_calls', 0)} ({_seconds(stats.get('tool_seconds'))})"),
-        ("Agent path", " → ".join(stats.get("agent_path", [])) or "n/a"),
-        ("Estimated cost", "n/a" if cost is None else f"${cost:.4f}"),
+        ("Time so far" if running else "Total time", _seconds(stats.get("total_s"))),
+        ("Tokens in / out", at_end if running else tokens),
+        ("Tokens per second", at_end if running else _per_second(stats.get("tokens_per_second"))),
+        ("Model calls", at_end if running else str(stats.get("model_calls", 0))),
+        ("Tool calls (their time)", f"{stats.get('tool_calls', 0)} ({_seconds(stats.get('tool_seconds'))})"),
+        ("Agents, in order", " → ".join(stats.get("agent_path", [])) or "n/a"),
+        ("Estimated cost", at_end if running and not offline else _cost(stats, offline)),
     ]
     table = "\n".join(f"| {name} | {html.escape(value)} |" for name, value in rows)
-    return "| Last turn | |\n|:--|--:|\n" + table
+    heading = heading or ("This turn, so far" if running else "Last turn")
+    return f"| {heading} | Value |\n|:--|--:|\n" + table
 
 
 DASHBOARD_TRACE_URL = "https://platform.openai.com/traces/trace?trace_id="
 
 
+def _plain_label(span: dict[str, Any]) -> str:
+    """The span's label in plain words: 'tool · lookup_invoice' -> 'lookup_invoice' (the colour says 'tool')."""
+    label = str(span.get("label", ""))
+    _, sep, detail = label.partition(" · ")
+    detail = detail if sep else label
+    if span.get("kind") in ("generation", "response"):
+        return f"Model call ({detail})" if sep else "Model call"
+    if span.get("kind") == "guardrail":
+        return detail.replace(" (tripped)", ": blocked the message")
+    return detail
+
+
+def _legend(kinds: list[str]) -> str:
+    seen: dict[str, str] = {}
+    for kind in kinds:
+        color, words = _KINDS.get(kind, ("#57606a", kind))
+        seen.setdefault(words, color)
+    items = "".join(f"<span class='tl-key'><i style='background:{c}'></i>{html.escape(w)}</span>" for w, c in seen.items())
+    return f"<div class='tl-legend'>{items}</div>"
+
+
+def _axis(end: float) -> str:
+    """Four ticks under the bars: 0, a third, two thirds and the end of the turn, in seconds."""
+    ticks = "".join(f"<span style='left:{100 * i / 3:.2f}%'>{end * i / 3:.2f} s</span>" for i in range(4))
+    return f"<div class='tl-row tl-axis-row'><div class='tl-label'></div><div class='tl-axis'>{ticks}</div><div class='tl-time'></div></div>"
+
+
+_TIMELINE_CSS = (
+    "<style>.tl-row{display:flex;align-items:center;gap:.5em;font-size:13px;line-height:20px}"
+    ".tl-label{width:42%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}"
+    ".tl-track{position:relative;flex:1;height:10px;background:rgba(127,127,127,.15);border-radius:3px}"
+    ".tl-bar{position:absolute;top:0;height:10px;border-radius:3px}.tl-time{width:4.5em;text-align:right}"
+    ".tl-axis{position:relative;flex:1;height:1.4em;border-top:1px solid currentColor;font-size:11px}"
+    ".tl-axis span{position:absolute;top:0;transform:translateX(-50%);white-space:nowrap}"
+    ".tl-axis span:first-child{transform:none}.tl-axis span:last-child{transform:translateX(-100%)}"
+    ".tl-legend{display:flex;flex-wrap:wrap;gap:.3em 1em;font-size:12px;margin:0 0 .5em}"
+    ".tl-key i{display:inline-block;width:.9em;height:.9em;border-radius:2px;margin-right:.35em;vertical-align:-.1em}</style>"
+)
+
+
 def timeline_html(trace: list[dict[str, Any]], trace_id: str | None = None, uploaded: bool = False) -> str:
-    """The turn's spans as horizontal bars on one time axis (all text escaped), and the trace's id."""
+    """The turn's spans as horizontal bars on one time axis, with a legend (all text escaped), and the trace's id."""
     if not trace:
-        return "<p style='opacity:.7'>The trace of the next turn appears here.</p>"
+        return "<p>The trace of the next turn appears here when it ends.</p>"
     end = max(span["start_s"] + span["duration_s"] for span in trace) or 1e-9
     rows = []
     for span in trace:
         left = 100 * span["start_s"] / end
         width = max(0.6, 100 * span["duration_s"] / end)
-        color = _KIND_COLORS.get(span["kind"], "#57606a")
+        color, _ = _KINDS.get(span["kind"], ("#57606a", ""))
         indent = "0" if span["kind"] == "agent" else "0.8em"
-        label = html.escape(span["label"]) + (" ⚠️" if span.get("failed") else "")
+        label = html.escape(_plain_label(span)) + (" ⚠️" if span.get("failed") else "")
+        weight = "font-weight:600;" if span["kind"] == "agent" else ""
         rows.append(
             "<div class='tl-row'>"
-            f"<div class='tl-label' style='padding-left:{indent}' title='{label}'>{label}</div>"
+            f"<div class='tl-label' style='{weight}padding-left:{indent}' title='{html.escape(str(span['label']), quote=True)}'>{label}</div>"
             f"<div class='tl-track'><div class='tl-bar' style='left:{left:.2f}%;width:{width:.2f}%;background:{color}'></div></div>"
             f"<div class='tl-time'>{span['duration_s'] * 1000:.0f} ms</div>"
             "</div>"
         )
-    style = (
-        "<style>.tl-row{display:flex;align-items:center;gap:.5em;font-size:12px;line-height:18px}"
-        ".tl-label{width:42%;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}"
-        ".tl-track{position:relative;flex:1;height:10px;background:rgba(127,127,127,.12);border-radius:3px}"
-        ".tl-bar{position:absolute;top:0;height:10px;border-radius:3px}.tl-time{width:4.5em;text-align:right;opacity:.8}</style>"
-    )
-    footer = f"Trace: {len(trace)} spans over {end:.2f} s"
+    footer = f"{len(trace)} steps over {end:.2f} s"
     if trace_id:
         safe_id = html.escape(trace_id, quote=True)
-        footer += f" · id <code>{safe_id}</code>"
+        footer += f" · trace id <code>{safe_id}</code>"
         if uploaded:  # a plain link: nothing is fetched unless the reviewer clicks it
             footer += f" · <a href='{DASHBOARD_TRACE_URL}{safe_id}' target='_blank' rel='noopener noreferrer'>open in the OpenAI dashboard</a>"
-    return f"{style}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}</div><p style='font-size:12px;opacity:.7'>{footer}</p>"
+    legend = _legend([span["kind"] for span in trace])
+    return (
+        f"{_TIMELINE_CSS}{legend}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}{_axis(end)}</div>"
+        f"<p style='font-size:12px'>{footer}</p>"
+    )
 
 
 class InsightPanel:
-    """The run-insight column: the agent graph (answering agent highlighted), stats and timeline."""
+    """The run-insight column: who answers (graph, answering agent highlighted), the figures and the timeline."""
 
     def __init__(self, team: AgentTeam, uploads_traces: bool = False):
         self.team = team
         self.uploads_traces = uploads_traces
-        gr.Markdown("### Run insight")
+        self.offline = bool(getattr(team.backend, "offline", False))
+        gr.Markdown("## Run insight", elem_id="insight-title")
+        # The caption is its own component: the graph is redrawn only when the highlight moves, so Mermaid
+        # does not re-render (and flash its source) on every update.
+        self.caption = gr.Markdown(graph_caption(None), elem_id="agent-now")
         self.graph = gr.Markdown(agent_graph(team), elem_id="agent-graph")
         self.stats = gr.Markdown("", elem_id="turn-stats")
-        with gr.Accordion("Trace timeline (the SDK's spans)", open=True):
+        with gr.Accordion("Timeline of the turn (from the SDK's trace)", open=True):
             self.timeline = gr.HTML(timeline_html([]), elem_id="trace-timeline")
-        self.outputs = [self.graph, self.stats, self.timeline]
+        self.outputs = [self.caption, self.graph, self.stats, self.timeline]
 
     def render(self, insight: dict[str, Any]):
         if not insight:
-            return gr.skip(), gr.skip(), gr.skip()
-        graph = agent_graph(self.team, insight.get("agent"))
-        if insight.get("running"):
-            return graph, gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        agent = insight.get("agent")
+        state = "stopped" if insight.get("stopped") else "running" if insight.get("running") else "done"
+        caption = graph_caption(agent, state)
+        graph = agent_graph(self.team, agent) if insight.get("redraw_graph", True) else gr.skip()
+        heading = "This turn, until stopped" if state == "stopped" else None
+        stats = stats_markdown(insight.get("stats") or {}, running=state != "done", offline=self.offline, heading=heading)
+        if state != "done":
+            return caption, graph, stats, gr.skip()
         timeline = timeline_html(insight.get("trace") or [], insight.get("trace_id"), self.uploads_traces)
-        return graph, stats_markdown(insight.get("stats") or {}), timeline
+        return caption, graph, stats, timeline
