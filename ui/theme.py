@@ -86,6 +86,11 @@ HEAD = """
       const label = el.getAttribute('title') || el.closest('[role=button]')?.textContent.trim();
       if (label) el.setAttribute('aria-label', label);
     }
+    // Fields whose <label> also wraps a Copy button: name them by their label text alone.
+    for (const field of document.querySelectorAll('label :is(input, textarea):not([aria-label])')) {
+      const info = field.closest('label').querySelector('[data-testid=block-info]');
+      if (info && info.textContent.trim()) field.setAttribute('aria-label', info.textContent.trim());
+    }
     // A note's title is itself a button: the arrow inside it must not be a second, nested one. Disabled, it
     // is neither focusable nor announced; clicks go through it to the title (CSS: pointer-events none).
     for (const el of document.querySelectorAll('[role=button] button:not([disabled])')) {
