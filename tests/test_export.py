@@ -93,8 +93,9 @@ def test_the_html_export_is_self_contained_and_escapes_everything():
     }
     page = render_html(export)
     tags = _tags(page)
-    assert {name for name, _ in tags} <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "span", "div",
-                                          "details", "summary", "pre", "table", "tr", "th", "td", "ul", "li", "br", "i"}
+    assert {name for name, _ in tags} <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h6", "p", "span", "div",
+                                          "details", "summary", "pre", "code", "strong", "em", "blockquote", "table", "thead",
+                                          "tbody", "tr", "th", "td", "ul", "ol", "li", "br", "i"}
     assert not [attrs for _, attrs in tags if {"src", "href", "srcset", "action", "formaction", "onerror"} & set(attrs)]
     assert not re.search(r"url\(|@import|https?://", _style(page), re.IGNORECASE)
     assert page.count("&lt;script&gt;") >= 5
@@ -253,3 +254,21 @@ def test_the_html_export_opens_offline_in_a_browser_and_runs_nothing():
             assert dialogs == [] and guard.outside == []
         finally:
             browser.close()
+
+
+def test_the_html_export_renders_markdown_labels_and_quotes_the_rated_answer():
+    page = render_html({
+        "exported_at": "now",
+        "messages": [
+            {"role": "user", "content": "Tom &amp; Jerry **ask**", "metadata": None},
+            {"role": "assistant", "content": "Looked it up", "metadata": {"title": "🛠️ lookup_invoice", "status": "done"}},
+            {"role": "assistant", "content": "###### Billing Agent\n\nInvoice **INV-1001**:\n```json\n{\"a\": 1}\n```", "metadata": None},
+        ],
+        "stats": [{"time_to_first_token_s": 0.5, "total_s": 1.2, "tool_calls": 1, "agent_path": ["Triage Agent", "Billing Agent"]}],
+        "feedback": [{"message_index": 1, "rating": "up", "excerpt": "Looked it up", "comment": "great"}],
+    })
+    assert "<strong>INV-1001</strong>" in page and '<pre><code class="language-json">' in page
+    assert "Tom &amp;amp; Jerry <strong>ask</strong>" in page  # what the person typed, as typed
+    assert "First token (s)" in page and "Tool calls" in page and "time_to_first_token_s" not in page
+    quote = re.search(r"<blockquote>(.*?)</blockquote>", page).group(1)
+    assert "INV-1001" in quote and "Looked it up" not in quote and "great" in page

@@ -7,11 +7,13 @@ Imports come from anyone: every field is validated, and what is displayed again 
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment
+from markdown_it import MarkdownIt
 
 from conversations import Conversation, ConversationStore, StoreError
 from streaming.recording import read_capped
@@ -95,14 +97,40 @@ def export_json(export: dict[str, Any]) -> str:
 # --- the HTML page --------------------------------------------------------------------------------
 
 _CSS = """
-body{font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#1f2328;background:#fff}
-h1{font-size:1.4em}.meta{color:#59636e;font-size:.9em}
-.msg{margin:.6em 0;padding:.6em .9em;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}
-.user{background:#ddf4ff;margin-left:15%}.assistant{background:#f6f8fa;margin-right:15%}
+body{font:16px/1.55 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:860px;margin:2em auto;padding:0 1em;color:#1f2328;background:#fff}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}.meta{color:#59636e;font-size:.9em}
+.msg{margin:.6em 0;padding:.5em .9em;border-radius:10px;overflow-wrap:anywhere}
+.user{background:#ddf4ff;margin-left:15%}.assistant{background:#f6f8fa;margin-right:15%}.who{font-size:.8em;font-weight:600;color:#59636e}
+.md>:first-child{margin-top:0}.md>:last-child{margin-bottom:0}.md h6{font-size:.8em;margin:0 0 .3em;color:#1f2328}
 details.note{border:1px solid #d1d9e0;border-radius:8px;margin:.4em 15% .4em 0;padding:.3em .8em;background:#fff}
-details.note summary{cursor:pointer;font-weight:600}details.note pre{white-space:pre-wrap;font-size:.9em;margin:.4em 0}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em;display:block;overflow-x:auto}td,th{border:1px solid #d1d9e0;padding:.25em .6em;text-align:left}
+details.note summary{cursor:pointer;font-weight:600}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.5em;border-radius:6px;font-size:.88em}
+code{font-size:.9em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.85em;width:100%}td,th{border:1px solid #d1d9e0;padding:.3em .5em;text-align:right;vertical-align:top}
+th{background:#f6f8fa}td:last-child,th:last-child{text-align:left}
+.feedback li{margin:.5em 0}.feedback blockquote{display:inline;margin:0;color:#1f2328}.rating{font-size:1.1em}.comment{margin:.2em 0 0}
 """
+
+# The stats' keys in words, in the order shown (other keys follow as they come).
+_STAT_LABELS = {
+    "time_to_first_token_s": "First token (s)",
+    "total_s": "Total (s)",
+    "input_tokens": "Tokens in",
+    "output_tokens": "Tokens out",
+    "tokens_per_second": "Tokens / s",
+    "model_calls": "Model calls",
+    "tool_calls": "Tool calls",
+    "tool_seconds": "Tool time (s)",
+    "cost_usd": "Cost (US$)",
+    "agent_path": "Agents",
+}
+
+# Markdown as the chat shows it, minus anything that could load or navigate: raw HTML is escaped
+# ("html": False), links and images stay as their text. Input first goes through safe_markdown.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").disable(["link", "image", "autolink"])
+_PAGE = Environment(autoescape=True, keep_trailing_newline=False).from_string(
+    (Path(__file__).parent / "templates" / "chat_export.html").read_text(encoding="utf-8")
+)
 
 
 def _unescape_basic(text: str) -> str:
@@ -110,62 +138,89 @@ def _unescape_basic(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def render_markdown(text: str, escaped: bool = True) -> str:
+    """HTML for a message: the chat's safe Markdown, rendered. `escaped`: the text went through safe_markdown
+    already (assistant messages) and is unescaped once first; what a person typed is kept as typed (`&amp;`)."""
+    return _MARKDOWN.render(safe_markdown(_unescape_basic(text) if escaped else text))
 
 
-def _message_html(message: dict[str, Any]) -> str:
+def _message_view(message: dict[str, Any]) -> dict[str, Any]:
     role = message.get("role") if message.get("role") in _ROLES else "assistant"
-    text = _unescape_basic(message_text(message.get("content")))
+    text = message_text(message.get("content"))
     metadata = message.get("metadata") or {}
     title = metadata.get("title")
-    if title:
-        extra = [str(metadata[k]) for k in ("log",) if metadata.get(k)]
-        if metadata.get("duration") is not None:
-            extra.append(f"{metadata['duration']} s")
-        suffix = f" <span class=meta>({_e(', '.join(extra))})</span>" if extra else ""
-        return f"<details class=note open><summary>{_e(_unescape_basic(str(title)))}{suffix}</summary><pre>{_e(text)}</pre></details>"
-    return f"<div class='msg {role}'>{_e(text)}</div>"
+    extra = [str(metadata[k]) for k in ("log",) if metadata.get(k)]
+    if metadata.get("duration") is not None:
+        extra.append(f"{metadata['duration']} s")
+    return {
+        "role": role,
+        "title": _unescape_basic(str(title)) if title else None,
+        "extra": ", ".join(extra),
+        "open": bool(title) and any(mark in str(title) for mark in ("🛡️", "⚠️")),  # blocks and errors matter most
+        "html": render_markdown(text, escaped=role != "user"),
+    }
 
 
-def _stats_html(stats: list[dict[str, Any]]) -> str:
+def _stat_cell(value: Any) -> str:
+    if isinstance(value, list):
+        return " → ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def _stats_table(stats: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     if not stats:
-        return ""
-    keys = [k for k in stats[0] if not isinstance(stats[0][k], (dict, list))] + ["agent_path"]
-    head = "".join(f"<th>{_e(k)}</th>" for k in ["turn", *keys])
-    rows = []
-    for number, turn in enumerate(stats, 1):
-        cells = [number] + [" → ".join(map(str, v)) if isinstance(v := turn.get(k), list) else ("" if v is None else v) for k in keys]
-        rows.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
-    return f"<h2>Stats</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+        return [], []
+    keys = [k for k in _STAT_LABELS if any(k in turn for turn in stats)]
+    keys += [k for k in stats[0] if k not in keys and not isinstance(stats[0][k], dict)]
+    labels = ["Turn"] + [_STAT_LABELS.get(k, k.replace("_", " ").capitalize()) for k in keys]
+    rows = [[str(number)] + [_stat_cell(turn.get(k)) for k in keys] for number, turn in enumerate(stats, 1)]
+    return labels, rows
 
 
-def _feedback_html(feedback: list[dict[str, Any]]) -> str:
-    if not feedback:
-        return ""
+def _rated_answer(messages: list[Any], index: Any) -> str | None:
+    """The answer a rating is about: Gradio reports the index of the bubble's first message (often a note),
+    so take the last plain assistant message of that turn."""
+    if isinstance(index, list) and index:
+        index = index[0]
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(messages):
+        return None
+    answer = None
+    for message in messages[index:]:
+        if not isinstance(message, dict) or message.get("role") == "user":
+            break
+        if not (message.get("metadata") or {}).get("title"):
+            answer = message_text(message.get("content"))
+    return _unescape_basic(answer) if answer else None
+
+
+def _feedback_view(feedback: list[Any], messages: list[Any]) -> list[dict[str, str]]:
     icons = {"up": "👍", "down": "👎"}
-    items = "".join(
-        f"<li>{_e(icons.get(str(f.get('rating')), f.get('rating') or '💬'))} {_e(f.get('excerpt', ''))}"
-        + (f"<br><i>{_e(f.get('comment'))}</i>" if f.get("comment") else "")
-        + "</li>"
-        for f in feedback
-        if isinstance(f, dict)
-    )
-    return f"<h2>Feedback</h2><ul>{items}</ul>"
+    shown = []
+    for entry in feedback:
+        if not isinstance(entry, dict):
+            continue
+        quote = _rated_answer(messages, entry.get("message_index")) or str(entry.get("excerpt") or "")
+        quote = " ".join(quote.split())
+        shown.append({
+            "icon": icons.get(str(entry.get("rating")), str(entry.get("rating") or "💬")),
+            "quote": quote if len(quote) <= 300 else quote[:299] + "…",
+            "comment": str(entry.get("comment") or ""),
+        })
+    return shown
 
 
 def render_html(export: dict[str, Any]) -> str:
     """One offline page: inline CSS only, no script, no remote load (a CSP forbids them too), all text escaped."""
-    body = "".join(_message_html(m) for m in export.get("messages", []) if isinstance(m, dict))
-    return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        f"<title>Agent chat export</title><style>{_CSS}</style></head><body>"
-        "<h1>Agent chat</h1>"
-        f"<p class=meta>Exported {_e(export.get('exported_at', ''))} · continues with {_e(export.get('agent') or 'Triage Agent')}</p>"
-        f"{body}{_stats_html(export.get('stats') or [])}{_feedback_html(export.get('feedback') or [])}"
-        "</body></html>"
+    messages = [m for m in export.get("messages", []) if isinstance(m, dict)]
+    labels, rows = _stats_table([s for s in export.get("stats") or [] if isinstance(s, dict)])
+    return _PAGE.render(
+        css=_CSS,
+        exported_at=str(export.get("exported_at", "")),
+        agent=str(export.get("agent") or ""),
+        messages=[_message_view(m) for m in messages],
+        stat_labels=labels,
+        stats=rows,
+        feedback=_feedback_view(export.get("feedback") or [], messages),
     )
 
 
