@@ -25,7 +25,7 @@ from runtime import Runtime
 from ui.chat_handler import make_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
-from ui.record_replay import ReplayRequest, build_record_replay_panel
+from ui.record_replay import ReplayRequest, build_record_replay_panel, comment_box
 from ui.theme import CHAT_HEIGHT, CSS, HEAD, THEME
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -80,9 +80,11 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
                     concurrency_limit=runtime.settings.concurrency_limit,
                     fill_height=True,
                 )
+                comments = comment_box()  # appears once an answer is rated: next to its 👍/👎
             with gr.Column(scale=2, min_width=320):
                 panel = InsightPanel(runtime.team, runtime.uploads_traces)
-        insight.change(panel.render, insight, panel.outputs, queue=False, api_visibility="undocumented")
+        # No progress overlay: the panel redraws often during a turn and must stay readable meanwhile.
+        insight.change(panel.render, insight, panel.outputs, queue=False, show_progress="hidden", api_visibility="undocumented")
         # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
         # tab continues its chat after the app restarts. It is the HTTP API's session_id too.
         chat_id_box = gr.Textbox(
@@ -114,7 +116,7 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
                           queue=False, api_visibility="undocumented")
         # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
         chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")
-        build_record_replay_panel(runtime, demo, chat, chat_id, chat_id_box, autoplay=replay)
+        build_record_replay_panel(runtime, demo, chat, chat_id, chat_id_box, autoplay=replay, insight=insight, comments=comments)
     demo.queue(max_size=runtime.settings.concurrency_limit * 4, default_concurrency_limit=runtime.settings.concurrency_limit)
     return demo
 

@@ -63,6 +63,11 @@ JS_AXE = """async () => {
   return result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
     .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
 }"""
+JS_NEWEST_TOOLBAR_HIDDEN = """(() => {
+  const bars = document.querySelectorAll('#chatbot .message-buttons-left');
+  const bar = bars[bars.length - 1];
+  return !!bar && getComputedStyle(bar).display === 'none';
+})()"""
 JS_ANSWERS = """() => [...document.querySelectorAll('[data-testid=bot]')]
   .filter(b => !b.querySelector('.thought-group')).map(b => b.innerText.trim())"""
 
@@ -141,6 +146,8 @@ def test_stop_leaves_a_stopped_marker_and_ends_the_panel(open_page, slow_url, ho
     chat = GradioChat(page, slow_url)
     chat.send(BILLING)
     page.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('found for')", timeout=60_000)
+    # While it streams, the answer shows no 👍/👎 toolbar yet (it comes when the turn ends).
+    page.wait_for_function(f"() => {JS_NEWEST_TOOLBAR_HIDDEN}")
     if how == "button":
         page.locator(STOP_BUTTON).click()
     else:
@@ -149,6 +156,7 @@ def test_stop_leaves_a_stopped_marker_and_ends_the_panel(open_page, slow_url, ho
     page.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('Stopped: you stopped this answer')")
     page.wait_for_function("() => document.querySelector('#agent-now').innerText.startsWith('Stopped')")
     assert "until stopped" in page.inner_text("#turn-stats")
+    page.wait_for_function(f"() => !({JS_NEWEST_TOOLBAR_HIDDEN})")
 
 
 # --- item 8: keyboard, names, axe-core ----------------------------------------------------------------------

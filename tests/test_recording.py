@@ -288,7 +288,8 @@ def _panel_handler(runtime: Runtime, name: str):
 async def test_the_replay_button_plays_an_uploaded_recording_and_then_continues_it(runtime):
     on_replay = _panel_handler(runtime, "on_replay")
     updates = [update async for update in on_replay(str(EXAMPLES / "billing-refund.jsonl"), 20)]
-    shown, state, chat_id = updates[-1]
+    shown, state, chat_id, insight = updates[-1]  # the insight panel follows the replay like a live turn
+    assert insight["agent"] == "Billing Agent" and not insight["running"] and insight["stats"]
     assert shown is state and shown[1]["metadata"]["title"] == "⏪ Replay of a recorded run (speed 20×)"
     assert "RF-1001" in shown[-1]["content"]
     conversation = await runtime.store.get(chat_id)

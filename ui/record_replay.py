@@ -19,8 +19,10 @@ import gradio as gr
 from conversations import StoreError
 from runtime import Runtime
 from streaming.batching import batches
+from streaming.events import Done, ViewEvent
 from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording
 from streaming.replay import clamp_speed, replay_events, replay_note
+from streaming.stats import TurnStats
 
 from .chat_view import TurnView
 from .export import ChatImportError, build_export, export_json, import_file, render_html, restore
@@ -28,6 +30,17 @@ from .feedback import make_comment_handler, make_like_handler
 from .safe_markdown import safe_markdown
 
 UI_INTERVAL = 0.05  # the live chat's pace of UI updates (see ui.chat_handler)
+BUNDLED = Path(__file__).resolve().parent.parent / "examples" / "recordings"  # offered as one-click replays
+MAX_BUNDLED = 6
+
+# Before a replay replaces a chat that has messages, the browser asks; then it scrolls to the chat. The
+# answer goes to the handler as its last input (a hidden checkbox).
+CONFIRM_AND_SCROLL_JS = """(...inputs) => {
+  const shown = document.querySelectorAll('#chatbot .message-row').length > 0;
+  const ok = !shown || window.confirm('Replace the chat on screen with this replay? (The current chat stays in the store: its chat id still continues it.)');
+  if (ok) document.getElementById('chatbot')?.scrollIntoView({behavior: 'smooth', block: 'start'});
+  return [...inputs.slice(0, -1), ok];
+}"""
 
 
 @dataclass(frozen=True)
@@ -38,8 +51,12 @@ class ReplayRequest:
     speed: float = 1.0
 
 
-async def play(recording: Recording, speed: float = 1.0, interval: float = UI_INTERVAL) -> AsyncIterator[list[dict[str, Any]]]:
-    """The chat's messages while a recording replays: the question, a replay note, then the turn as it ran."""
+async def play(
+    recording: Recording, speed: float = 1.0, interval: float = UI_INTERVAL, watch: Any = None
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The chat's messages while a recording replays: the question, a replay note, then the turn as it ran.
+
+    `watch`, if given, sees every event as it is shown (the insight panel follows the replay with it)."""
     speed = clamp_speed(speed)
     opening = [
         {"role": "user", "content": safe_markdown(recording.message)},
@@ -57,6 +74,8 @@ async def play(recording: Recording, speed: float = 1.0, interval: float = UI_IN
     async for batch in batches(replay_events(recording, speed), interval):
         for event in batch:
             view.apply(event)
+            if watch is not None:
+                watch(event, view)
         yield opening + view.messages()
 
 
@@ -66,8 +85,64 @@ def _file_path(upload: Any) -> str | None:
     return upload if isinstance(upload, str) else getattr(upload, "path", None) or getattr(upload, "name", None)
 
 
-def _skip3():
-    return gr.skip(), gr.skip(), gr.skip()
+class _PanelFeed:
+    """The insight panel's data during a replay, as ui.chat_handler sends it during a live turn."""
+
+    def __init__(self) -> None:
+        self.live = TurnStats()
+        self.agent: str | None = None
+        self.done: Done | None = None
+        self.shown_agent: str | None = None
+
+    def __call__(self, event: ViewEvent, view: TurnView) -> None:
+        self.live.observe(event)
+        self.agent = view.agent or self.agent
+        if isinstance(event, Done):
+            self.done = event
+
+    def insight(self) -> dict[str, Any]:
+        done = self.done
+        if done is None:
+            data = {"agent": self.agent, "running": True, "stats": self.live.to_json()}
+        else:
+            data = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
+        data["redraw_graph"] = data["agent"] != self.shown_agent
+        self.shown_agent = data["agent"]
+        return data
+
+
+def _bundled_recordings() -> list[tuple[str, Recording]]:
+    """The recordings shipped with the app, each with a button label (its question); unreadable ones are left out."""
+    found = []
+    for path in sorted(BUNDLED.glob("*.jsonl"))[:MAX_BUNDLED]:
+        try:
+            recording = load_recording(path, MAX_RECORDING_BYTES)
+        except RecordingError:
+            continue
+        question = " ".join(recording.message.split())
+        found.append((f"▶ {question if len(question) <= 60 else question[:59] + '…'}", recording))
+    return found
+
+
+@dataclass(frozen=True)
+class CommentBox:
+    """The comment field that appears under the chat once an answer is rated (wired by the panel below)."""
+
+    row: gr.Row
+    text: gr.Textbox
+    button: gr.Button
+
+
+def comment_box() -> CommentBox:
+    """Call right under the chat: the comment belongs next to the 👍/👎 it is about. Hidden until a rating."""
+    with gr.Row(visible=False, elem_id="comment-row", equal_height=True) as row:
+        text = gr.Textbox(label="Comment on the answer you just rated (optional)", scale=4, max_lines=4)
+        button = gr.Button("Send comment", scale=1)
+    return CommentBox(row, text, button)
+
+
+def _skips(count: int):
+    return tuple(gr.skip() for _ in range(count))
 
 
 def build_record_replay_panel(
@@ -77,15 +152,19 @@ def build_record_replay_panel(
     chat_id: gr.State,
     chat_id_box: gr.Textbox,
     autoplay: ReplayRequest | None = None,
+    insight: gr.State | None = None,
+    comments: CommentBox | None = None,
 ) -> None:
     """The accordion under the chat, and the Chatbot's like listener. Call inside the app's `gr.Blocks`.
 
     Replays and imports set the chat id (`chat_id`, the server state the handler reads); exports and
     feedback read it from `chat_id_box`, which the browser keeps, so they work right after a restart too.
+    Replays also feed the run-insight panel (`insight`), like a live turn.
     """
     store = runtime.store
     known_agents = set(runtime.team.by_name)
     chat_outputs = [chat.chatbot, chat.chatbot_state, chat_id]
+    replay_outputs = chat_outputs + ([insight] if insight is not None else [])
 
     async def continue_from(items: list[dict[str, Any]], agent: str | None) -> str | None:
         """A new conversation in the store that picks up where the file stopped; None when there is nothing."""
@@ -102,34 +181,54 @@ def build_record_replay_panel(
             new_id = None
         # The chat continues the recorded conversation (or starts a fresh one): set from the first update,
         # so a message sent once the replay is over always goes on from where the recording stopped.
-        async for messages in play(recording, speed):
-            yield messages, messages, new_id
+        feed, shown_at = _PanelFeed(), None
+        async for messages in play(recording, speed, watch=feed):
+            panel: tuple = ()
+            if insight is not None:  # the figures at most twice a second, and at the end (as a live turn)
+                now = feed.live.clock()
+                due = shown_at is None or feed.done is not None or now - shown_at >= 0.5 or feed.agent != feed.shown_agent
+                panel = (feed.insight(),) if due else (gr.skip(),)
+                shown_at = now if due else shown_at
+            yield (messages, messages, new_id, *panel)
 
-    async def on_replay(upload: Any, speed: float):
+    async def on_replay(upload: Any, speed: float, confirmed: bool = True):
+        if not confirmed:  # the person kept the chat on screen
+            yield _skips(len(replay_outputs))
+            return
         path = _file_path(upload)
         if path is None:
             gr.Warning("Choose a recorded run (.jsonl) first.")
-            yield _skip3()
+            yield _skips(len(replay_outputs))
             return
         try:
             recording = load_recording(path, MAX_RECORDING_BYTES)
         except RecordingError as exc:
             gr.Warning(f"Not replayed: {exc}")
-            yield _skip3()
+            yield _skips(len(replay_outputs))
             return
         async for update in replay(recording, speed):
             yield update
+
+    def bundled_replay(recording: Recording):
+        async def on_bundled_replay(speed: float, confirmed: bool = True):
+            if not confirmed:
+                yield _skips(len(replay_outputs))
+                return
+            async for update in replay(recording, speed):
+                yield update
+
+        return on_bundled_replay
 
     async def on_autoplay():
         async for update in replay(autoplay.recording, autoplay.speed):  # type: ignore[union-attr]
             yield update
 
-    async def on_export(chat_value: list[Any], chat_key: str | None, fmt: str) -> str | None:
+    async def on_export(chat_value: list[Any], chat_key: str | None, fmt: str) -> Any:
         try:
             export = await build_export(store, chat_key, chat_value)
         except StoreError as exc:
             gr.Warning(str(exc))
-            return None
+            return gr.skip()
         folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
         if fmt == "html":
             path = folder / "chat.html"
@@ -137,49 +236,65 @@ def build_record_replay_panel(
         else:
             path = folder / "chat.json"
             path.write_text(export_json(export), encoding="utf-8")
-        return str(path)
+        return gr.update(value=str(path), visible=True)  # the download box shows up only with a file in it
 
-    async def on_export_json(chat_value: list[Any], chat_key: str | None) -> str | None:
+    async def on_export_json(chat_value: list[Any], chat_key: str | None) -> Any:
         return await on_export(chat_value, chat_key, "json")
 
-    async def on_export_html(chat_value: list[Any], chat_key: str | None) -> str | None:
+    async def on_export_html(chat_value: list[Any], chat_key: str | None) -> Any:
         return await on_export(chat_value, chat_key, "html")
 
     async def on_import(upload: Any):
         path = _file_path(upload)
         if path is None:
-            return _skip3()
+            return _skips(3)
         try:
             messages, conversation = await import_file(store, path, known_agents)
         except ChatImportError as exc:
             gr.Warning(f"Not imported: {exc}")
-            return _skip3()
+            return _skips(3)
         except StoreError as exc:
             gr.Warning(str(exc))
-            return _skip3()
+            return _skips(3)
         gr.Info("Chat imported: send a message to continue it.")
         return messages, messages, conversation.id
 
-    with gr.Accordion("Record & replay", open=False):
+    bundled = _bundled_recordings()
+    with gr.Accordion("Record & replay", open=False, elem_id="record-replay"):
+        confirmed = gr.Checkbox(value=True, visible=False)  # set by CONFIRM_AND_SCROLL_JS in the browser
+        speed = gr.Slider(0.25, 8, value=1, step=0.25, label="Replay speed (×)")
+        bundled_buttons = []
+        if bundled:
+            gr.Markdown("**Replay a recorded run** (nothing is called while it plays; the chat can go on afterwards):")
+            with gr.Row(elem_id="bundled-replays"):
+                bundled_buttons = [(gr.Button(label, size="sm", variant="secondary"), rec) for label, rec in bundled]
         with gr.Row():
-            replay_file = gr.File(label="Recorded run (.jsonl)", file_types=[".jsonl"], type="filepath")
-            with gr.Column():
-                speed = gr.Slider(0.25, 8, value=1, step=0.25, label="Replay speed (×)")
-                replay_button = gr.Button("⏪ Replay the recorded run")
+            replay_file = gr.File(label="Or replay your own recording (.jsonl)", file_types=[".jsonl"], type="filepath", height=120)
+            replay_button = gr.Button("⏪ Replay this file", scale=0, min_width=180)
+        gr.Markdown("**Export or import this chat**")
         with gr.Row():
             export_json_button = gr.Button("Export chat (JSON, can be imported)")
             export_html_button = gr.Button("Export chat (HTML page)")
-            import_upload = gr.File(label="Import a chat (.json)", file_types=[".json"], type="filepath")
-        download = gr.File(label="Download", interactive=False)
-        with gr.Row():
-            comment = gr.Textbox(label="Comment on the answer you rated last (👍/👎 under each answer)", scale=4)
-            comment_button = gr.Button("Send comment", scale=1)
+        download = gr.File(label="Your export (click to download)", interactive=False, visible=False)
+        import_upload = gr.File(label="Import a chat (.json export)", file_types=[".json"], type="filepath", height=120)
+        if comments is None:  # no comment field under the chat: keep one here
+            with gr.Row():
+                comment = gr.Textbox(label="Comment on the answer you rated last (👍/👎 under each answer)", scale=4)
+                comment_button = gr.Button("Send comment", scale=1)
+        else:
+            comment, comment_button = comments.text, comments.button
 
-    replay_button.click(on_replay, [replay_file, speed], chat_outputs, api_visibility="private")
+    replay_button.click(on_replay, [replay_file, speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
+                        api_visibility="private")
+    for button, recording in bundled_buttons:
+        button.click(bundled_replay(recording), [speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
+                     api_visibility="private")
     export_json_button.click(on_export_json, [chat.chatbot, chat_id_box], download, api_visibility="private")
     export_html_button.click(on_export_html, [chat.chatbot, chat_id_box], download, api_visibility="private")
     import_upload.upload(on_import, [import_upload], chat_outputs, api_visibility="private")
     comment_button.click(make_comment_handler(store), [chat_id_box, comment], comment, api_visibility="private")
-    chat.chatbot.like(make_like_handler(store), [chat_id_box], None, api_visibility="private")
+    liked = chat.chatbot.like(make_like_handler(store), [chat_id_box], None, api_visibility="private")
+    if comments is not None:
+        liked.then(lambda: gr.update(visible=True), None, comments.row, queue=False, api_visibility="private")
     if autoplay is not None:
-        demo.load(on_autoplay, None, chat_outputs, api_visibility="private")
+        demo.load(on_autoplay, None, replay_outputs, api_visibility="private")

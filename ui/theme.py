@@ -42,11 +42,10 @@ footer :is(a, button), footer :is(a, button) *, .gradio-container .info-text { c
 /* Notes' subdued durations, at a readable contrast in both themes. */
 #chatbot .thought-group .title .duration, #chatbot .thought-group .title .log { color: var(--body-text-color) !important; opacity: .85; }
 
-/* While a turn streams, the answer has no rating toolbar and no "•••" yet: they come when it ends. */
-.gradio-container:has([data-testid=stop-button]) #chatbot .message-row:last-child .message-buttons-bot,
-.gradio-container:has([data-testid=stop-button]) #chatbot .message-row:last-child .message-buttons,
-.gradio-container:has([data-testid=stop-button]) #chatbot .bot-row:last-of-type ~ .pending,
-.gradio-container:has([data-testid=stop-button]) #chatbot .message-wrap > .pending { display: none !important; }
+/* While a turn streams, the newest answer has no rating toolbar yet, and the "•••" waiting bubble goes once
+   the answer has started. HEAD's script sets these classes (Gradio drops custom rules that use :has()). */
+body.turn-streaming #chatbot .newest-answer-tools,
+body.turn-streaming.answer-started #chatbot .message.bot.pending { display: none !important; }
 
 /* Run insight: the stats table with thin theme-coloured borders, Mermaid's source never shown raw. */
 #turn-stats table { border-collapse: collapse; width: 100%; font-size: 14px; }
@@ -113,6 +112,21 @@ HEAD = """
       }
     }).observe(box, { attributes: true, attributeFilter: ['disabled'] });
   }
+  // While a turn streams (live: the Stop button shows; a replay: the chat's status tracker is "generating").
+  function markStreaming() {
+    const streaming = !!document.querySelector('[data-testid=stop-button]') || !!document.querySelector('#chatbot .generating');
+    document.body.classList.toggle('turn-streaming', streaming);
+    const wrap = document.querySelector('#chatbot .message-wrap');
+    if (!wrap) return;
+    let newest = null;  // the bot toolbar after the last message row (other bits, like the "•••" bubble, may follow it)
+    for (let el = wrap.lastElementChild; el && !el.classList.contains('message-row'); el = el.previousElementSibling) {
+      if (el.classList.contains('message-buttons-left')) { newest = el; break; }
+    }
+    for (const el of wrap.querySelectorAll('.newest-answer-tools')) if (el !== newest) el.classList.remove('newest-answer-tools');
+    if (newest && !newest.classList.contains('newest-answer-tools')) newest.classList.add('newest-answer-tools');  // no change, no mutation
+    const rows = wrap.querySelectorAll('.message-row');
+    document.body.classList.toggle('answer-started', rows.length > 0 && rows[rows.length - 1].classList.contains('bot-row'));
+  }
   // Esc stops a running turn, like the Stop button.
   document.addEventListener('keydown', (e) => {
     if (e.key !== 'Escape') return;
@@ -123,8 +137,8 @@ HEAD = """
   new MutationObserver(() => {
     if (queued) return;
     queued = true;
-    requestAnimationFrame(() => { queued = false; nameControls(); watchTextbox(); });
-  }).observe(document.documentElement, { childList: true, subtree: true });
+    requestAnimationFrame(() => { queued = false; nameControls(); watchTextbox(); markStreaming(); });
+  }).observe(document.documentElement, { childList: true, subtree: true, attributeFilter: ['class'] });
 })();
 </script>
 """
