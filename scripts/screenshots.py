@@ -1,6 +1,7 @@
 """Pictures for the README: the offline app answering the billing question, in headless Chromium.
 
-    python scripts/screenshots.py        # writes docs/screenshot.png and docs/streaming.gif
+    python scripts/screenshots.py        # writes docs/screenshot.png, docs/screenshot-dark.png,
+                                         # docs/phone.png and docs/streaming.gif
 
 Runs the whole app on the offline demo model on a free loopback port, so the pictures show exactly
 what `python app.py` shows with no key. Needs /usr/bin/chromium (apt-get install -y chromium
@@ -100,10 +101,32 @@ def main() -> None:
         page.wait_for_selector("#turn-stats table")
         page.screenshot(path=str(DOCS / "screenshot.png"), clip=chat_clip(page))
         context.close()
+
+        # Dark mode: the same turn, to show the graph and the table read in both themes.
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+        NetworkGuard(guard.outside).install(context)
+        page = context.new_page()
+        chat = GradioChat(page, url + "?__theme=dark")
+        chat.ask(QUESTION, timeout=60_000)
+        page.wait_for_selector("#turn-stats table")
+        page.wait_for_selector("#agent-graph svg g.node.active")
+        page.screenshot(path=str(DOCS / "screenshot-dark.png"), clip=chat_clip(page))
+        context.close()
+
+        # A phone: the answer and the message box on one screen.
+        context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+        NetworkGuard(guard.outside).install(context)
+        page = context.new_page()
+        chat = GradioChat(page, url)
+        chat.ask(QUESTION, timeout=60_000)
+        page.evaluate("() => { const c = document.querySelector('.bubble-wrap'); c.scrollTo(0, c.scrollHeight); }")
+        page.evaluate("() => document.querySelector('#chatbot').scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(DOCS / "phone.png"))
+        context.close()
         browser.close()
         if guard.outside:
             raise SystemExit(f"the page tried to reach outside hosts: {guard.outside}")
-    for name in ("screenshot.png", "streaming.gif"):
+    for name in ("screenshot.png", "screenshot-dark.png", "phone.png", "streaming.gif"):
         print(f"{DOCS / name}: {(DOCS / name).stat().st_size // 1024} KB")
 
 
