@@ -8,6 +8,7 @@ Imports come from anyone: every field is validated, and what is displayed again 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.5em;
 code{font-size:.9em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em;width:100%}td,th{border:1px solid #d1d9e0;padding:.3em .5em;text-align:right;vertical-align:top}
 th{background:#f6f8fa}td:last-child,th:last-child{text-align:left}
-.feedback li{margin:.5em 0}.feedback blockquote{display:inline;margin:0;color:#1f2328}.rating{font-size:1.1em}.comment{margin:.2em 0 0}
+.feedback li{margin:.5em 0}.feedback blockquote{margin:.2em 0;padding:.1em .8em;border-left:3px solid #d1d9e0;color:#1f2328}.rating{font-size:1.1em}.comment{margin:.2em 0 0}
 """
 
 # The stats' keys in words, in the order shown (other keys follow as they come).
@@ -177,6 +178,9 @@ def _stats_table(stats: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
     return labels, rows
 
 
+_AGENT_HEADING = re.compile(r"\A\s*###### [^\n]*\n+")  # ui/chat_view.agent_header
+
+
 def _rated_answer(messages: list[Any], index: Any) -> str | None:
     """The answer a rating is about: Gradio reports the index of the bubble's first message (often a note),
     so take the last plain assistant message of that turn."""
@@ -199,11 +203,15 @@ def _feedback_view(feedback: list[Any], messages: list[Any]) -> list[dict[str, s
     for entry in feedback:
         if not isinstance(entry, dict):
             continue
-        quote = _rated_answer(messages, entry.get("message_index")) or str(entry.get("excerpt") or "")
-        quote = " ".join(quote.split())
+        answer = _rated_answer(messages, entry.get("message_index"))
+        if answer is not None:  # the answer itself, rendered like above, without its agent heading
+            quote = render_markdown(_AGENT_HEADING.sub("", answer, count=1), escaped=False)
+        else:
+            excerpt = " ".join(str(entry.get("excerpt") or "").split())
+            quote = render_markdown(excerpt if len(excerpt) <= 300 else excerpt[:299] + "…", escaped=False)
         shown.append({
             "icon": icons.get(str(entry.get("rating")), str(entry.get("rating") or "💬")),
-            "quote": quote if len(quote) <= 300 else quote[:299] + "…",
+            "quote": quote,
             "comment": str(entry.get("comment") or ""),
         })
     return shown
