@@ -84,7 +84,8 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             with gr.Column(scale=2, min_width=320):
                 panel = InsightPanel(runtime.team, runtime.uploads_traces)
         # No progress overlay: the panel redraws often during a turn and must stay readable meanwhile.
-        insight.change(panel.render, insight, panel.outputs, queue=False, show_progress="hidden", api_visibility="undocumented")
+        insight.change(panel.render, [insight, *panel.inputs], panel.outputs, queue=False, show_progress="hidden",
+                       api_visibility="undocumented")
         # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
         # tab continues its chat after the app restarts. It is the HTTP API's session_id too.
         chat_id_box = gr.Textbox(
@@ -107,12 +108,12 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
         )
         # A stopped handler cannot yield again, so a note it left pending would spin forever: close them, mark
         # the turn stopped, and end the panel's "answering now" with it.
-        def on_stop(shown: list, now: dict | None):
-            ended = {**(now or {}), "running": False, "stopped": True, "redraw_graph": False}
-            return (*close_pending_notes(shown), ended, *panel.render(ended))
+        def on_stop(shown: list, now: dict | None, highlighted: str | None):
+            ended = {**(now or {}), "running": False, "stopped": True}
+            return (*close_pending_notes(shown), ended, *panel.render(ended, highlighted))
 
         # The panel is drawn here too: a State set by a non-queued event does not fire its change listener.
-        chat.textbox.stop(on_stop, [chat.chatbot, insight], [chat.chatbot, chat.chatbot_state, insight, *panel.outputs],
+        chat.textbox.stop(on_stop, [chat.chatbot, insight, *panel.inputs], [chat.chatbot, chat.chatbot_state, insight, *panel.outputs],
                           queue=False, api_visibility="undocumented")
         # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
         chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")

@@ -30,10 +30,6 @@ def _insight(view: TurnView, done: Done | None, live: TurnStats) -> dict[str, An
     return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
 
 
-def _redraw(insight: dict[str, Any], shown_agent: str | None) -> dict[str, Any]:
-    # The graph is redrawn only when its highlight moves (a Mermaid re-render flickers).
-    return {**insight, "redraw_graph": insight["agent"] != shown_agent}
-
 
 def make_handler(runtime: Runtime):
     async def respond(message: str, history: list, chat_id: str | None) -> AsyncIterator[tuple[list, str | None, Any]]:
@@ -70,7 +66,7 @@ def make_handler(runtime: Runtime):
                     # The insight panel changes when the answering agent does, every INSIGHT_INTERVAL, and at the end.
                     insight: Any = gr.skip()
                     if done is not None or view.agent != shown_agent or live.clock() - shown_at >= INSIGHT_INTERVAL:
-                        insight = _redraw(_insight(view, done, live), shown_agent)
+                        insight = _insight(view, done, live)
                         shown_agent, shown_at = insight["agent"], live.clock()
                     yield notes + view.messages(), conversation.id, insight
         except (ConversationBusy, StoreError) as exc:

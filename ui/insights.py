@@ -201,18 +201,22 @@ class InsightPanel:
         self.stats = gr.Markdown("", elem_id="turn-stats")
         with gr.Accordion("Timeline of the turn (from the SDK's trace)", open=True):
             self.timeline = gr.HTML(timeline_html([]), elem_id="trace-timeline")
-        self.outputs = [self.caption, self.graph, self.stats, self.timeline]
+        # The agent highlighted in the graph as drawn: an update that may have been skipped cannot leave it stale.
+        self.highlighted = gr.State(None)
+        self.inputs = [self.highlighted]
+        self.outputs = [self.caption, self.graph, self.stats, self.timeline, self.highlighted]
 
-    def render(self, insight: dict[str, Any]):
+    def render(self, insight: dict[str, Any], highlighted: str | None = None):
+        """The panel for `insight` (see ui/chat_handler._insight); `highlighted`: the agent the graph shows now."""
         if not insight:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         agent = insight.get("agent")
         state = "stopped" if insight.get("stopped") else "running" if insight.get("running") else "done"
         caption = graph_caption(agent, state)
-        graph = agent_graph(self.team, agent) if insight.get("redraw_graph", True) else gr.skip()
+        graph = agent_graph(self.team, agent) if agent != highlighted else gr.skip()
         heading = "This turn, until stopped" if state == "stopped" else None
         stats = stats_markdown(insight.get("stats") or {}, running=state != "done", offline=self.offline, heading=heading)
         if state != "done":
-            return caption, graph, stats, gr.skip()
+            return caption, graph, stats, gr.skip(), agent
         timeline = timeline_html(insight.get("trace") or [], insight.get("trace_id"), self.uploads_traces)
-        return caption, graph, stats, timeline
+        return caption, graph, stats, timeline, agent

@@ -106,7 +106,6 @@ class _PanelFeed:
             data = {"agent": self.agent, "running": True, "stats": self.live.to_json()}
         else:
             data = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
-        data["redraw_graph"] = data["agent"] != self.shown_agent
         self.shown_agent = data["agent"]
         return data
 
