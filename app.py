@@ -25,6 +25,7 @@ from ui.chat_handler import make_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel
+from ui.text_chatbot import text_only
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -60,7 +61,7 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             with gr.Column(scale=3):
                 chat = gr.ChatInterface(
                     make_handler(runtime),
-                    chatbot=gr.Chatbot(label="Conversation", height=620, placeholder="Ask about an invoice or how to use Nimbus."),
+                    chatbot=text_only(gr.Chatbot(label="Conversation", height=620, placeholder="Ask about an invoice or how to use Nimbus.")),
                     textbox=gr.Textbox(placeholder="Ask the agents…", submit_btn=True, stop_btn=True),
                     additional_inputs=[chat_id],
                     additional_outputs=[chat_id, insight],
@@ -128,8 +129,16 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
     async def client() -> FileResponse:
         return FileResponse(STATIC / "client.html")
 
-    # show_error stays off: raw exception text can carry a key fragment.
-    return gr.mount_gradio_app(app, demo, path="/", auth=password_checker(password), show_error=False)
+    # show_error stays off: raw exception text can carry a key fragment. No allowed_paths: the app folder
+    # holds .env and the conversations database (docs/security.md).
+    app = gr.mount_gradio_app(app, demo, path="/", auth=password_checker(password), show_error=False)
+    # SECURITY: Gradio checks the file paths an event receives (only files a user uploaded) or returns
+    # (no files outside the working and temp folders, no dotfiles) only once `has_launched` is true, and
+    # only `launch()` sets it; under `mount_gradio_app` every check is skipped and any event would copy any
+    # server file named in its input (.env, the database) into the cache and serve it (gradio 6.31,
+    # processing_utils._check_allowed). Set it as launch() does. `gradio app.py` and Spaces call launch().
+    demo.has_launched = True
+    return app
 
 
 load_dotenv()
