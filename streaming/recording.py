@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from conversations.history import check_history
+
 from .events import Handoff, Usage, ViewEvent, to_json
 
 log = logging.getLogger(__name__)
@@ -238,8 +240,9 @@ def parse_recording(data: bytes | str, max_bytes: int = MAX_RECORDING_BYTES) -> 
                 raise RecordingError(f"Line {number}: the final line must be the last one.")
             recording.final_agent = _optional_str(row, "agent", f"line {number}")
             items = row.get("input_list", [])
-            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-                raise RecordingError(f"Line {number}: 'input_list' must be a list of objects.")
+            problem = check_history(items)  # the same rule as a chat import: see conversations.history
+            if problem:
+                raise RecordingError(f"Line {number}: {problem}")
             recording.input_list = items
         else:
             raise RecordingError(f"Line {number}: unknown line kind {str(kind)[:40]!r} (expected 'event' or 'final').")

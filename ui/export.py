@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conversations import Conversation, ConversationStore, StoreError
+from conversations.history import MAX_HISTORY_ITEMS, check_history
 from streaming.recording import read_capped
 from streaming.turn import MAX_KEPT_STATS
 
@@ -23,13 +24,10 @@ EXPORT_KIND = "agent-chat-export"
 EXPORT_VERSION = 1
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_MESSAGES = 2000
-MAX_ITEMS = 5000
+MAX_ITEMS = MAX_HISTORY_ITEMS
 MAX_TEXT_CHARS = 100_000
 _ROLES = ("user", "assistant")
 _METADATA_KEYS = ("title", "id", "parent_id", "status", "duration", "log")
-# SDK input items a chat may carry. System/developer messages are instructions, not chat history:
-# an imported file must not be able to rewrite the agents' instructions.
-_ITEM_ROLES = ("user", "assistant")
 
 
 class ChatImportError(ValueError):
@@ -172,15 +170,6 @@ def render_html(export: dict[str, Any]) -> str:
 # --- importing ------------------------------------------------------------------------------------
 
 
-def _valid_item(item: Any) -> bool:
-    if not isinstance(item, dict):
-        return False
-    role, kind = item.get("role"), item.get("type")
-    if role is not None:
-        return role in _ITEM_ROLES
-    return isinstance(kind, str) and bool(kind)
-
-
 def _valid_message(message: Any) -> bool:
     return (
         isinstance(message, dict)
@@ -208,8 +197,9 @@ def parse_export(data: bytes | str, max_bytes: int = MAX_IMPORT_BYTES) -> dict[s
     if agent is not None and not isinstance(agent, str):
         raise ChatImportError("'agent' must be the name of an agent.")
     items, messages = export.get("input_list"), export.get("messages")
-    if not isinstance(items, list) or len(items) > MAX_ITEMS or not all(map(_valid_item, items)):
-        raise ChatImportError("'input_list' must be a list of conversation items (user and assistant turns, tool calls).")
+    problem = check_history(items)
+    if problem:
+        raise ChatImportError(problem)
     if not isinstance(messages, list) or len(messages) > MAX_MESSAGES or not all(map(_valid_message, messages)):
         raise ChatImportError("'messages' must be a list of {role: user|assistant, content, metadata} messages.")
     for key in ("stats", "feedback"):
@@ -253,7 +243,14 @@ async def import_file(
 
 
 async def restore(store: ConversationStore, export: dict[str, Any], known_agents: set[str]) -> Conversation:
-    """A new conversation holding the export's items, agent, refunds, stats and feedback."""
+    """A new conversation holding the export's items, agent, refunds, stats and feedback.
+
+    Every way a file's history enters the store (an import, a replay) comes through here, so the
+    history is checked here too, whatever the caller checked before: a `ChatImportError` changes nothing.
+    """
+    problem = check_history(export.get("input_list"))
+    if problem:
+        raise ChatImportError(problem)
     conversation = await store.create()
     agent = export.get("agent")
     conversation.agent = agent if agent in known_agents else None

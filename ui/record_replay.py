@@ -97,6 +97,10 @@ def build_record_replay_panel(
     async def replay(recording: Recording, speed: float):
         try:
             new_id = await continue_from(recording.input_list, recording.final_agent)
+        except ChatImportError as exc:  # the recording's history breaks the import's rules: not replayed
+            gr.Warning(f"Not replayed: {exc}")
+            yield _skip3()
+            return
         except StoreError as exc:
             gr.Warning(str(exc))
             new_id = None
