@@ -98,6 +98,10 @@ class ConversationStore(abc.ABC):
         self.ttl_seconds = ttl_seconds
         self._turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._last_sweep = 0.0
+        # Leases this process could not drop when their turn ended (the store was failing then): dropped
+        # before the chat's next turn here, and retried in the background for the other processes.
+        self._undropped: dict[str, str] = {}
+        self._retries: set[asyncio.Task] = set()
 
     @abc.abstractmethod
     def _session(self, conversation_id: str) -> Session: ...
@@ -185,6 +189,10 @@ class ConversationStore(abc.ABC):
         if lock.locked():
             raise ConversationBusy(BUSY)
         async with lock:
+            stale = self._undropped.pop(conversation_id, None)
+            if stale is not None:  # our own last turn here ended while the store failed: it is over
+                with contextlib.suppress(Exception):
+                    await self._drop_lease(conversation_id, stale)
             token = secrets.token_hex(16)
             if not await self._guard(self._take_lease(conversation_id, token)):
                 raise ConversationBusy(BUSY)
@@ -194,9 +202,33 @@ class ConversationStore(abc.ABC):
             finally:
                 keeper.cancel()
                 # Shielded: a turn ends by cancellation too (Stop, a dropped client), and a write cut off
-                # half-way can leave a SQLite transaction open. If it fails, the lease runs out by itself.
-                with contextlib.suppress(Exception):
+                # half-way can leave a SQLite transaction open.
+                try:
                     await asyncio.shield(self._drop_lease(conversation_id, token))
+                except Exception as exc:  # noqa: BLE001 - the store is failing; the turn reported it
+                    log.warning("could not release a turn lease: %s", type(exc).__name__)
+                    self._release_later(conversation_id, token)
+
+    def _release_later(self, conversation_id: str, token: str) -> None:
+        """A lease the ended turn could not drop: never let it say "still answering" once the store is back."""
+        self._undropped[conversation_id] = token
+        task = asyncio.get_running_loop().create_task(self._retry_drop(conversation_id, token))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry_drop(self, conversation_id: str, token: str) -> None:
+        deadline = time.monotonic() + self.lease_seconds  # after that the lease has run out anyway
+        delay = 0.25
+        while time.monotonic() < deadline and self._undropped.get(conversation_id) == token:
+            await asyncio.sleep(delay)
+            try:
+                await self._drop_lease(conversation_id, token)
+            except Exception:  # noqa: BLE001 - still down; try again a little later
+                delay = min(delay * 2, 4.0)
+                continue
+            if self._undropped.get(conversation_id) == token:
+                del self._undropped[conversation_id]
+            return
 
     async def _keep_lease(self, conversation_id: str, token: str) -> None:
         while True:
