@@ -49,6 +49,8 @@ class Runtime:
         """Why a message cannot be sent, or None when it can."""
         if not isinstance(message, str) or not message.strip():
             return "Type a message first: an empty message is not sent."
+        if not message.encode("utf-8", "surrogatepass").decode("utf-8", "ignore") == message:
+            return "That message holds characters that are not text (a lone surrogate), so it was not sent."
         if len(message) > self.settings.max_message_chars:
             return (
                 f"That message is {len(message):,} characters long; the limit is "

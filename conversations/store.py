@@ -79,6 +79,15 @@ class GuardedSession:
         await guard(super().clear_session())  # type: ignore[misc]
 
 
+def _is_text(value: str) -> bool:
+    """Encodable as UTF-8 and free of control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
+
+
 def new_conversation_id() -> str:
     # Ids are capabilities (whoever has one can continue the chat), so they must be unguessable.
     return secrets.token_urlsafe(18)
@@ -140,8 +149,8 @@ class ConversationStore(abc.ABC):
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation | None:
-        if not conversation_id or len(conversation_id) > 128:
-            return None
+        if not conversation_id or len(conversation_id) > 128 or not _is_text(conversation_id):
+            return None  # cannot be an id we made (a lone surrogate would fail in the backend as an outage)
         meta = await self._guard(self._load_meta(conversation_id))
         if meta is None:
             return None

@@ -7,15 +7,17 @@ Imports come from anyone: every field is validated, and what is displayed again 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from conversations import Conversation, ConversationStore, StoreError
 from conversations.history import MAX_HISTORY_ITEMS, check_history
-from streaming.recording import read_capped
+from streaming.recording import read_capped, scrub
 from streaming.turn import MAX_KEPT_STATS
 
 from .safe_markdown import safe_markdown
@@ -86,8 +88,9 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
     }
 
 
-def export_json(export: dict[str, Any]) -> str:
-    return json.dumps(export, ensure_ascii=False, indent=1, default=str)
+def export_json(export: dict[str, Any], known_secrets: Iterable[str] = ()) -> str:
+    """The export as JSON text, with key-like text and the given secrets redacted (as recordings are)."""
+    return json.dumps(scrub(export, known_secrets), ensure_ascii=False, indent=1, default=str)
 
 
 # --- the HTML page --------------------------------------------------------------------------------
@@ -187,6 +190,8 @@ def parse_export(data: bytes | str, max_bytes: int = MAX_IMPORT_BYTES) -> dict[s
         export = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ChatImportError("The file is not valid JSON, so it is not a chat export.") from None
+    except RecursionError:  # thousands of nested brackets: no export of this app looks like that
+        raise ChatImportError("The file nests too deeply to be a chat export.") from None
     if not isinstance(export, dict) or export.get("kind") != EXPORT_KIND:
         raise ChatImportError("This JSON is not a chat export of this app.")
     if export.get("version") != EXPORT_VERSION:
@@ -237,7 +242,10 @@ async def import_file(
 
     Nothing is written to the store unless the whole file is valid.
     """
-    export = parse_export(read_capped(path, MAX_IMPORT_BYTES, ChatImportError))
+    def read() -> dict[str, Any]:
+        return parse_export(read_capped(path, MAX_IMPORT_BYTES, ChatImportError))
+
+    export = await asyncio.to_thread(read)  # off the event loop: parsing 2 MB takes a while
     messages = inert_messages(export["messages"])
     return messages, await restore(store, export, known_agents)
 

@@ -7,8 +7,11 @@ changes; a bad one gets a warning and the chat stays as it was.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ import gradio as gr
 from conversations import StoreError
 from runtime import Runtime
 from streaming.batching import batches
-from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording
+from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording, scrub
 from streaming.replay import clamp_speed, replay_events, replay_note
 
 from .chat_view import TurnView
@@ -28,6 +31,21 @@ from .feedback import make_comment_handler, make_like_handler
 from .safe_markdown import safe_markdown
 
 UI_INTERVAL = 0.05  # the live chat's pace of UI updates (see ui.chat_handler)
+EXPORTS = Path(tempfile.gettempdir()) / "agent-chat-exports"
+EXPORT_KEEP_SECONDS = 15 * 60  # Gradio copies a download into its own cache at once; ours is only a hand-over
+
+
+def export_folder(now: float | None = None) -> Path:
+    """A new folder for one export; folders of exports older than EXPORT_KEEP_SECONDS are deleted first."""
+    now = time.time() if now is None else now
+    EXPORTS.mkdir(exist_ok=True)
+    for old in EXPORTS.iterdir():
+        try:
+            if now - old.stat().st_mtime > EXPORT_KEEP_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="chat-export-", dir=EXPORTS))
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,7 @@ def build_record_replay_panel(
     """
     store = runtime.store
     known_agents = set(runtime.team.by_name)
+    known_secrets = tuple(s for s in (runtime.settings.openai_api_key, runtime.settings.app_password) if s)
     chat_outputs = [chat.chatbot, chat.chatbot_state, chat_id]
 
     async def continue_from(items: list[dict[str, Any]], agent: str | None) -> str | None:
@@ -116,7 +135,8 @@ def build_record_replay_panel(
             yield _skip3()
             return
         try:
-            recording = load_recording(path, MAX_RECORDING_BYTES)
+            # Parsed in a thread: a large recording takes seconds, and the event loop serves everyone.
+            recording = await asyncio.to_thread(load_recording, path, MAX_RECORDING_BYTES)
         except RecordingError as exc:
             gr.Warning(f"Not replayed: {exc}")
             yield _skip3()
@@ -130,11 +150,12 @@ def build_record_replay_panel(
 
     async def on_export(chat_value: list[Any], chat_key: str | None, fmt: str) -> str | None:
         try:
-            export = await build_export(store, chat_key, chat_value)
+            # Redacted like recordings: a key pasted into a message must not leave in a file.
+            export = scrub(await build_export(store, chat_key, chat_value), known_secrets)
         except StoreError as exc:
             gr.Warning(str(exc))
             return None
-        folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
+        folder = export_folder()
         if fmt == "html":
             path = folder / "chat.html"
             path.write_text(render_html(export), encoding="utf-8")

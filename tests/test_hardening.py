@@ -1,0 +1,140 @@
+"""The low-severity findings of the adversarial pass (issue 12, items 6-10), one test each."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streaming.events import TextDelta, to_json
+from streaming.recording import (
+    MAX_RECORDING_EVENTS,
+    Recorder,
+    RecordingError,
+    RecordingPolicy,
+    parse_recording,
+)
+from ui.export import ChatImportError, parse_export
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "recordings" / "billing-refund.jsonl"
+HEADER = json.dumps({"kind": "header", "version": 1, "message": "hi", "agent": None, "backend": "t", "started_at": ""})
+
+
+def _handler(demo, name: str):
+    return next(fn.fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == name)
+
+
+# --- 6: deeply nested JSON -------------------------------------------------------------------------
+
+
+def test_deeply_nested_json_is_a_clear_error_not_a_recursion_error():
+    deep = "[" * 200_000 + "]" * 200_000
+    with pytest.raises(ChatImportError, match="nests too deeply"):
+        parse_export(deep)
+    with pytest.raises(RecordingError, match="nests too deeply"):
+        parse_recording(HEADER + "\n" + '{"kind": "event", "t": 0, "event": ' + deep + "}\n")
+
+
+# --- 7: replays parsed off the event loop, events capped --------------------------------------------
+
+
+def test_a_recording_with_too_many_events_is_refused():
+    event = json.dumps({"kind": "event", "t": 0, "event": to_json(TextDelta("x"))})
+    text = HEADER + "\n" + (event + "\n") * (MAX_RECORDING_EVENTS + 2)
+    with pytest.raises(RecordingError, match="too many events"):
+        parse_recording(text)
+
+
+async def test_replays_and_imports_are_parsed_off_the_event_loop(runtime, monkeypatch, tmp_path):
+    import ui.export
+    import ui.record_replay
+    from app import build_demo
+
+    threads: list[threading.Thread] = []
+
+    def spy(original):
+        def wrapper(*args, **kwargs):
+            threads.append(threading.current_thread())
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(ui.record_replay, "load_recording", spy(ui.record_replay.load_recording))
+    monkeypatch.setattr(ui.export, "parse_export", spy(ui.export.parse_export))
+    demo = build_demo(runtime)
+    replay = _handler(demo, "on_replay")(str(EXAMPLE), 20.0)
+    await anext(replay)
+    await replay.aclose()
+    chat = tmp_path / "chat.json"
+    chat.write_text(json.dumps({"kind": "agent-chat-export", "version": 1, "input_list": [], "messages": []}))
+    await _handler(demo, "on_import")(str(chat))
+    assert len(threads) == 2
+    assert all(thread is not threading.main_thread() for thread in threads)
+
+
+# --- 8: lone surrogates ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api():
+    from tests.test_http_api import _counting_server
+
+    yield from _counting_server(demo_tokens_per_second=0)
+
+
+def test_a_lone_surrogate_gets_a_clear_4xx_not_an_outage(api):
+    post = lambda body: httpx.post(api.url + "chat", content=body, headers={"content-type": "application/json"}, timeout=20)  # noqa: E731
+    message = post(b'{"message": "hi \\ud800"}')
+    assert message.status_code == 422 and "not text" in message.json()["detail"]
+    session = post(b'{"message": "hi", "session_id": "\\ud800"}')
+    assert session.status_code == 404, session.text
+
+
+def test_a_recording_with_a_lone_surrogate_is_written_and_leaves_no_part_file(tmp_path):
+    recorder = Recorder("hi \ud800", None, "test")
+    recorder.record(TextDelta("answer \udfff"))
+    path = recorder.write(RecordingPolicy(directory=tmp_path))
+    assert path.exists() and parse_recording(path.read_bytes()).events
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_pruning_removes_part_files_a_dead_process_left(tmp_path):
+    from streaming.recording import prune
+
+    left = tmp_path / "run-x.part"
+    left.write_text("")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+    prune(RecordingPolicy(directory=tmp_path))
+    assert not left.exists()
+
+
+# --- 10: exports -----------------------------------------------------------------------------------
+
+
+async def test_a_json_export_redacts_a_pasted_key(runtime):
+    from app import build_demo
+
+    demo = build_demo(runtime)
+    history = [{"role": "user", "content": "my key is sk-proj-ABCDEFGHijklmnop1234"}, {"role": "assistant", "content": "ok"}]
+    for name in ("on_export_json", "on_export_html"):
+        path = await _handler(demo, name)(history, None)
+        text = Path(path).read_text(encoding="utf-8")
+        assert "sk-proj-ABCDEFGHijklmnop1234" not in text and "[redacted]" in text
+
+
+async def test_export_folders_do_not_pile_up(runtime):
+    from app import build_demo
+    from ui.record_replay import EXPORT_KEEP_SECONDS, EXPORTS
+
+    demo = build_demo(runtime)
+    first = Path(await _handler(demo, "on_export_json")([], None)).parent
+    old = time.time() - EXPORT_KEEP_SECONDS - 60
+    os.utime(first, (old, old))
+    second = Path(await _handler(demo, "on_export_json")([], None)).parent
+    assert second.parent == EXPORTS and second.exists()
+    assert not first.exists()
