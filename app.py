@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from agents_config import Settings
-from http_api.auth import password_checker, protect_docs, require_password
+from http_api.auth import password_checker, protect_docs, require_password, throttle_logins
 from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
@@ -124,6 +124,7 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
     )
     app.include_router(build_router(runtime))
     protect_docs(app, password)
+    throttle_logins(app, password)  # the UI's /login and the API's password alike
 
     @app.get("/client", include_in_schema=False)
     async def client() -> FileResponse:

@@ -102,6 +102,7 @@ class ConversationStore(abc.ABC):
     """
 
     lease_seconds = 30.0
+    ending_grace_seconds = 1.0  # how long a second turn waits for a running one before it is refused
 
     def __init__(self, ttl_seconds: float):
         self.ttl_seconds = ttl_seconds
@@ -195,9 +196,13 @@ class ConversationStore(abc.ABC):
         lock = self._turn_locks.get(conversation_id)
         if lock is None:
             lock = self._turn_locks[conversation_id] = asyncio.Lock()
-        if lock.locked():
-            raise ConversationBusy(BUSY)
-        async with lock:
+        try:
+            # A turn that is ending (a dropped stream still cancelling its run) frees the chat in moments:
+            # a client reconnecting right away waits for that instead of getting "still answering".
+            await asyncio.wait_for(lock.acquire(), self.ending_grace_seconds if lock.locked() else None)
+        except TimeoutError:
+            raise ConversationBusy(BUSY) from None
+        try:
             stale = self._undropped.pop(conversation_id, None)
             if stale is not None:  # our own last turn here ended while the store failed: it is over
                 with contextlib.suppress(Exception):
@@ -217,6 +222,8 @@ class ConversationStore(abc.ABC):
                 except Exception as exc:  # noqa: BLE001 - the store is failing; the turn reported it
                     log.warning("could not release a turn lease: %s", type(exc).__name__)
                     self._release_later(conversation_id, token)
+        finally:
+            lock.release()
 
     def _release_later(self, conversation_id: str, token: str) -> None:
         """A lease the ended turn could not drop: never let it say "still answering" once the store is back."""

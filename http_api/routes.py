@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request
+from starlette.requests import ClientDisconnect
 from sse_starlette import EventSourceResponse
 
 from conversations import Conversation, ConversationBusy, StoreError
@@ -37,12 +38,13 @@ from .admission import Admission, bounded
 from .schemas import ChatRequest, ChatResponse, ErrorDetail
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_SECONDS = 15  # to receive a whole (small) body
 SSE_INTERVAL = 0.05  # text deltas coalesced into at most ~20 events a second
 KEEPALIVE_SECONDS = 15  # a comment line now and then, so proxies do not cut a long tool call
 SSE_LINE_END = "\n"  # plain "\n": the simplest readers split events on "\n\n"
 CLEANUP_SECONDS = 10  # bound on cancelling a run and releasing its chat after a disconnect
 
-_ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 409, 413, 422, 503)}  # 503: store down, or busy
+_ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 408, 409, 413, 422, 503)}  # 503: store down, or busy
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
 
 
@@ -53,10 +55,17 @@ async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_big
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise too_big
+    try:
+        # A body shorter than its Content-Length would hold the connection forever: give it a deadline.
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise too_big
+    except TimeoutError:
+        raise HTTPException(408, f"The request body did not arrive within {BODY_SECONDS} s.") from None
+    except ClientDisconnect:  # the client left half-way: nothing to answer, nothing to log
+        raise HTTPException(400, "The request body ended early.") from None
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested arrays

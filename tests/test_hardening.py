@@ -138,3 +138,74 @@ async def test_export_folders_do_not_pile_up(runtime):
     second = Path(await _handler(demo, "on_export_json")([], None)).parent
     assert second.parent == EXPORTS and second.exists()
     assert not first.exists()
+
+
+# --- 10: a short body, a reconnect right after a drop, password guessing -----------------------------
+
+
+def test_a_body_shorter_than_its_content_length_gets_an_answer(api, monkeypatch):
+    import socket
+
+    from http_api import routes
+
+    monkeypatch.setattr(routes, "BODY_SECONDS", 1, raising=False)  # read at each request: no need to wait 15 s here
+    host, port = api.url.split("//")[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(b"POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mess")
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408"), answer[:200]
+    assert "did not arrive" in answer
+
+
+async def test_a_turn_asked_for_as_the_previous_one_ends_waits_for_it(runtime):
+    import asyncio
+
+    from conversations import ConversationBusy
+
+    conversation = await runtime.store.create()
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def running_turn():
+        async with runtime.store.turn(conversation.id):
+            entered.set()
+            await release.wait()
+
+    first = asyncio.create_task(running_turn())
+    await entered.wait()
+    asyncio.get_running_loop().call_soon(release.set)  # the first turn is ending (a dropped stream's clean-up)
+    async with runtime.store.turn(conversation.id):  # a reconnect right then is not "still answering"
+        pass
+    await first
+    # A turn that really is running is still refused.
+    entered.clear()
+    release.clear()
+    first = asyncio.create_task(running_turn())
+    await entered.wait()
+    with pytest.raises(ConversationBusy):
+        async with runtime.store.turn(conversation.id):
+            pass
+    release.set()
+    await first
+
+
+@pytest.fixture(scope="module")
+def locked_api():
+    from tests.test_http_api import _counting_server
+
+    yield from _counting_server(demo_tokens_per_second=0, app_password="right-password")
+
+
+def test_password_guessing_is_throttled_on_the_login_and_the_api(locked_api):
+    from http_api.auth import LoginThrottle
+
+    with httpx.Client(base_url=locked_api.url, timeout=20) as client:
+        for _ in range(LoginThrottle.max_failures):
+            wrong = client.post("login", data={"username": "x", "password": "guess"})
+            assert wrong.status_code in (400, 401), wrong.status_code
+        for attempt in (
+            lambda: client.post("login", data={"username": "x", "password": "right-password"}),
+            lambda: client.post("chat", json={"message": "hi"}, headers={"Authorization": "Bearer right-password"}),
+        ):
+            refused = attempt()
+            assert refused.status_code == 429, refused.status_code
+            assert int(refused.headers["retry-after"]) > 0 and refused.json()["detail"]
