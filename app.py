@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from agents_config import Settings
+from conversations import StoreConfigError
 from http_api.auth import password_checker, protect_docs, require_password, throttle_logins
 from http_api.routes import build_router
 from runtime import Runtime
@@ -143,7 +144,10 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
 
 
 load_dotenv()
-runtime = Runtime.from_settings(Settings.from_env())
+try:
+    runtime = Runtime.from_settings(Settings.from_env())
+except StoreConfigError as exc:  # one line, no traceback: the operator fixes SESSION_DB_URL and restarts
+    raise SystemExit(f"Cannot start: {exc}") from None
 demo = build_demo(runtime)
 
 if __name__ == "__main__":

@@ -271,16 +271,16 @@ def open_store(url: str, ttl_seconds: float) -> ConversationStore:
         from .redis_store import RedisConversationStore
 
         return RedisConversationStore(url, ttl_seconds)
-    from .sql_store import SQLConversationStore
+    from .sql_store import SQLConversationStore, check_sqlite_file, sqlite_file
 
     if url == ":memory:":
         return SQLConversationStore("sqlite+aiosqlite://", ttl_seconds)
     if "://" not in url:
-        path = Path(url).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLConversationStore(f"sqlite+aiosqlite:///{path}", ttl_seconds)
+        url = f"sqlite+aiosqlite:///{Path(url).expanduser()}"
     for plain, driver in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://"),
                           ("postgres://", "postgresql+asyncpg://")):
         if url.startswith(plain):
             url = driver + url[len(plain):]
+    if (path := sqlite_file(url)) is not None:
+        check_sqlite_file(path)  # a StoreConfigError (one clear line) now, not a 503 on every message
     return SQLConversationStore(url, ttl_seconds)

@@ -209,3 +209,39 @@ def test_password_guessing_is_throttled_on_the_login_and_the_api(locked_api):
             refused = attempt()
             assert refused.status_code == 429, refused.status_code
             assert int(refused.headers["retry-after"]) > 0 and refused.json()["detail"]
+
+
+# --- 9: the SQLite file's folder -------------------------------------------------------------------
+
+
+async def test_the_store_recovers_when_its_sqlite_folder_is_deleted(tmp_path):
+    import shutil
+
+    from conversations import open_store
+
+    folder = tmp_path / "data"
+    store = open_store(str(folder / "chats.sqlite3"), 3600)
+    try:
+        first = await store.create()
+        assert await store.get(first.id) is not None
+        shutil.rmtree(folder)
+        second = await store.create()  # not a StoreError (503) until a restart
+        assert await store.get(second.id) is not None
+        await second.session.add_items([{"role": "user", "content": "hi"}])
+        assert len(await store.items(second)) == 1
+    finally:
+        await store.close()
+
+
+def test_an_unusable_session_db_url_stops_the_start_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "SESSION_DB_URL": str(blocker / "chats.sqlite3")}
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SESSION_DB_URL" in lines[0] and "Traceback" not in done.stderr, done.stderr[-500:]
