@@ -1,11 +1,14 @@
-"""What the UI and the HTTP API share: settings, the agent team, the conversation store."""
+"""What the UI and the HTTP API share: settings, the agent team, the conversation store.
+
+Building a Runtime touches no disk and connects to nothing: the store is opened on first use, and
+`start()` (the FastAPI lifespan calls it) connects the agents' MCP servers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-from agents_config import AgentTeam, Settings, build_team
+from agents_config import AgentsModule, AgentTeam, Settings, build_team
 from conversations import Conversation, ConversationStore, open_store
 from streaming.events import ViewEvent
 from streaming.recording import record_turn
@@ -13,17 +16,28 @@ from streaming.tracing import install_collector
 from streaming.turn import TurnLimits, run_turn
 
 
-@dataclass
 class Runtime:
-    settings: Settings
-    team: AgentTeam
-    store: ConversationStore
+    def __init__(self, settings: Settings, team: AgentTeam, store: ConversationStore | None = None):
+        self.settings = settings
+        self.team = team
+        self._store = store
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
-        runtime = cls(settings=settings, team=build_team(settings), store=open_store(settings.session_db_url, settings.conversation_ttl))
+    def from_settings(cls, settings: Settings, agents: AgentsModule | None = None) -> Runtime:
+        """The runtime for these settings: the demo team, `agents`, or the agents `settings.agents` names.
+
+        Raises `ConfigError` (a one-line message) when the agents cannot be served.
+        """
+        runtime = cls(settings=settings, team=build_team(settings, agents=agents))
         install_collector(upload=runtime.uploads_traces)
         return runtime
+
+    @property
+    def store(self) -> ConversationStore:
+        """The conversation store, opened on first use (a SQLite file's folder is created then)."""
+        if self._store is None:
+            self._store = open_store(self.settings.session_db_url, self.settings.conversation_ttl)
+        return self._store
 
     @property
     def uploads_traces(self) -> bool:
@@ -56,6 +70,10 @@ class Runtime:
             )
         return None
 
+    async def start(self) -> None:
+        """Connect what the agents need before the first turn (their MCP servers)."""
+
     async def aclose(self) -> None:
-        await self.store.close()
+        if self._store is not None:
+            await self._store.close()
         await self.team.backend.aclose()
