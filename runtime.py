@@ -7,6 +7,7 @@ Building a Runtime touches no disk and connects to nothing: the store is opened 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from agents_config import AgentsModule, AgentTeam, Settings, build_team
 from conversations import Conversation, ConversationStore, open_store
@@ -16,11 +17,32 @@ from streaming.tracing import install_collector
 from streaming.turn import TurnLimits, run_turn
 
 
+class LazyStore:
+    """The conversation store, opened on its first use: building the app (importing it, for a Space or
+    `gradio app.py`) must not create the SQLite file's folder or connect to a database.
+
+    Everything the UI and API call on a store is passed through to the opened one.
+    """
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self.opened: ConversationStore | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.opened is None:
+            self.opened = open_store(self._settings.session_db_url, self._settings.conversation_ttl)
+        return getattr(self.opened, name)
+
+    async def close(self) -> None:
+        if self.opened is not None:
+            await self.opened.close()
+
+
 class Runtime:
     def __init__(self, settings: Settings, team: AgentTeam, store: ConversationStore | None = None):
         self.settings = settings
         self.team = team
-        self._store = store
+        self.store: ConversationStore = store if store is not None else LazyStore(settings)  # type: ignore[assignment]
 
     @classmethod
     def from_settings(cls, settings: Settings, agents: AgentsModule | None = None) -> Runtime:
@@ -31,13 +53,6 @@ class Runtime:
         runtime = cls(settings=settings, team=build_team(settings, agents=agents))
         install_collector(upload=runtime.uploads_traces)
         return runtime
-
-    @property
-    def store(self) -> ConversationStore:
-        """The conversation store, opened on first use (a SQLite file's folder is created then)."""
-        if self._store is None:
-            self._store = open_store(self.settings.session_db_url, self.settings.conversation_ttl)
-        return self._store
 
     @property
     def uploads_traces(self) -> bool:
@@ -74,6 +89,5 @@ class Runtime:
         """Connect what the agents need before the first turn (their MCP servers)."""
 
     async def aclose(self) -> None:
-        if self._store is not None:
-            await self._store.close()
+        await self.store.close()
         await self.team.backend.aclose()
