@@ -8,6 +8,7 @@ importing this module starts nothing and touches no disk.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -24,6 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from agents_config import AgentsModule, ConfigError, Settings
+from agents_config.mcp import McpStartError
 from http_api.auth import password_checker, protect_docs, require_password
 from http_api.routes import build_router
 from runtime import Runtime
@@ -144,13 +146,31 @@ def _runtime_or_exit(settings: Settings | None = None, agents: AgentsModule | No
 
 
 def _run_server(runtime: Runtime, demo: gr.Blocks) -> None:
+    """Serve until stopped. MCP servers connect first, in this loop: one that cannot start is one line
+    and exit status 2, before anything listens (the lifespan's own `start()` then finds them connected)."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO)
     host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
     port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    print(f"Serving the chat on http://{host}:{port}  (API: /chat/stream, /chat, /docs; plain client: /client)")
-    uvicorn.run(build_app(runtime, demo), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(build_app(runtime, demo), host=host, port=port, log_level="warning"))
+
+    async def run() -> None:
+        try:
+            await runtime.start()
+            print(f"Serving the chat on http://{host}:{port}  (API: /chat/stream, /chat, /docs; plain client: /client)",
+                  flush=True)
+            await server.serve()
+        finally:
+            await runtime.aclose()
+
+    try:
+        asyncio.run(run())
+    except McpStartError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
 
 
 def serve(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agents_config import AgentsModule, AgentTeam, Settings, build_team
+from agents_config.mcp import McpConnections, team_servers
 from conversations import Conversation, ConversationStore, open_store
 from streaming.events import ViewEvent
 from streaming.recording import record_turn
@@ -43,6 +44,8 @@ class Runtime:
         self.settings = settings
         self.team = team
         self.store: ConversationStore = store if store is not None else LazyStore(settings)  # type: ignore[assignment]
+        self.mcp = McpConnections(team_servers(team.by_name.values()))
+        self._closed = False
 
     @classmethod
     def from_settings(cls, settings: Settings, agents: AgentsModule | None = None) -> Runtime:
@@ -86,8 +89,15 @@ class Runtime:
         return None
 
     async def start(self) -> None:
-        """Connect what the agents need before the first turn (their MCP servers)."""
+        """Connect what the agents need before the first turn: their MCP servers (`McpStartError` if one
+        cannot start). Call it, and `aclose()`, from the event loop that serves the turns."""
+        await self.mcp.start()
 
     async def aclose(self) -> None:
+        """Close everything once (the FastAPI lifespan and `python app.py` may both ask)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.mcp.aclose()
         await self.store.close()
         await self.team.backend.aclose()

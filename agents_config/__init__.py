@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from .demo import build_demo_team
+from .mcp import servers_from_config
 from .loading import AgentsLoadError, AgentsModule, load_agents, start_agent
 from .models import Backend, build_backend
 from .settings import ConfigError, Settings
@@ -30,15 +31,22 @@ def build_team(settings: Settings, backend: Backend | None = None, agents: Agent
     """The team to serve. Raises `ConfigError` (one line) when your agents cannot be served."""
     if agents is None and settings.agents:
         agents = load_agents(settings.agents)
+    # Read before anything runs, so a bad file is a start-up error, not a failed first turn.
+    config_servers = servers_from_config(settings.mcp_config) if settings.mcp_config else []
     if agents is None:
-        return build_demo_team(settings, backend or build_backend(settings))
-    backend = backend or build_backend(settings)
-    if backend.offline:
-        raise ConfigError(no_model_message(settings))
-    start = start_agent(agents)
-    page = Page(
-        title=agents.title or Page.title,
-        description=agents.description or f"**{start.name}** and the agents it works with, every tool call and handoff shown live.",
-        examples=agents.labelled_examples(),
-    )
-    return AgentTeam.around(start, backend, page=page)
+        team = build_demo_team(settings, backend or build_backend(settings))
+    else:
+        backend = backend or build_backend(settings)
+        if backend.offline:
+            raise ConfigError(no_model_message(settings))
+        start = start_agent(agents)
+        page = Page(
+            title=agents.title or Page.title,
+            description=agents.description
+            or f"**{start.name}** and the agents it works with, every tool call and handoff shown live.",
+            examples=agents.labelled_examples(),
+        )
+        team = AgentTeam.around(start, backend, page=page)
+    if config_servers:  # MCP_CONFIG: its servers' tools go to the agent that answers first
+        team.start.mcp_servers = [*team.start.mcp_servers, *config_servers]
+    return team
