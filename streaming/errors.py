@@ -34,7 +34,8 @@ def guardrail_message(exc: InputGuardrailTripwireTriggered | OutputGuardrailTrip
     """The guardrail's name and its one-sentence reason, when it gave one."""
     result = exc.guardrail_result
     name = result.guardrail.get_name()
-    reason = getattr(result.output.output_info, "reason", "") or "The request is not allowed."
+    info = result.output.output_info
+    reason = (info.get("reason") if isinstance(info, dict) else getattr(info, "reason", "")) or "The request is not allowed."
     return name, f"Blocked: {reason}"
 
 
