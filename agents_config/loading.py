@@ -179,6 +179,8 @@ def start_agent(module: AgentsModule) -> Agent:
     value = module.agent
     if isinstance(value, Agent):
         return value
+    if not callable(value) or isinstance(value, type):
+        raise AgentsLoadError(f"{module.source} is of type {type(value).__name__}, not an agents.Agent or a function that returns one.")
     required = _required_parameters(value)
     if required:
         raise AgentsLoadError(f"{module.source} must take no arguments, but it needs {', '.join(required)}.")

@@ -166,3 +166,22 @@ def test_importing_the_app_starts_nothing_and_touches_no_disk(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["Blocks", "False"]
     assert not any(tmp_path.iterdir())
+
+
+def test_a_three_line_space_app_with_serve(tmp_path):
+    """`serve(agent)` is the entry point a Space's app.py can be; its mistakes exit 2 like the flag's."""
+    _write(tmp_path, "space_app.py", """
+        from app import serve
+        from agents import Agent
+        serve(Agent(name="Mine", instructions="x"), title="Mine", examples=["hi"])
+    """)
+    result = subprocess.run([sys.executable, "space_app.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "Cannot start: Your agents need a model: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
+        "(the offline demo model drives only the demo team)."]
+    _write(tmp_path, "space_app.py", "from app import serve\nserve(42)\n")
+    result = subprocess.run([sys.executable, "space_app.py"], cwd=tmp_path, env=_env(OPENAI_API_KEY="sk-x"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "serve(agent) is of type int, not an agents.Agent" in result.stderr
+    assert "Traceback" not in result.stderr
