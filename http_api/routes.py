@@ -165,7 +165,7 @@ def build_router(runtime: Runtime) -> APIRouter:
                         yield _sse(event)
             except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, end with done
                 yield _sse(Error(describe(exc)))
-                yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.triage.name))
+                yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.start.name))
             finally:
                 # Shielded so that after a disconnect the run is cancelled now (not when the generator
                 # is collected) and the turn lock and store lease are really released (a half-done

@@ -81,7 +81,7 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "agent": conversation.agent if conversation is not None else None,
         "input_list": items,
-        "refunds": dict(state.get("refunds", {})),
+        "tool_state": dict(state.get("tool_state") or {}),  # the agents' per-chat tool state (agents_config.team)
         "messages": plain_messages(history),
         "stats": list(state.get("turn_stats", [])),
         "feedback": list(state.get("feedback", [])),
@@ -164,7 +164,7 @@ def render_html(export: dict[str, Any]) -> str:
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>Agent chat export</title><style>{_CSS}</style></head><body>"
         "<h1>Agent chat</h1>"
-        f"<p class=meta>Exported {_e(export.get('exported_at', ''))} · continues with {_e(export.get('agent') or 'Triage Agent')}</p>"
+        f"<p class=meta>Exported {_e(export.get('exported_at', ''))} · continues with {_e(export.get('agent') or 'the first agent')}</p>"
         f"{body}{_stats_html(export.get('stats') or [])}{_feedback_html(export.get('feedback') or [])}"
         "</body></html>"
     )
@@ -211,9 +211,8 @@ def parse_export(data: bytes | str, max_bytes: int = MAX_IMPORT_BYTES) -> dict[s
         value = export.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ChatImportError(f"'{key}' must be a list of objects.")
-    refunds = export.get("refunds", {})
-    if not isinstance(refunds, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in refunds.items()):
-        raise ChatImportError("'refunds' must map invoice ids to refund ids.")
+    if not isinstance(export.get("tool_state", {}), dict):  # its contents are the agents' to check
+        raise ChatImportError("'tool_state' must be an object.")
     return export
 
 
@@ -251,7 +250,7 @@ async def import_file(
 
 
 async def restore(store: ConversationStore, export: dict[str, Any], known_agents: set[str]) -> Conversation:
-    """A new conversation holding the export's items, agent, refunds, stats and feedback.
+    """A new conversation holding the export's items, agent, tool state, stats and feedback.
 
     Every way a file's history enters the store (an import, a replay) comes through here, so the
     history is checked here too, whatever the caller checked before: a `ChatImportError` changes nothing.
@@ -263,7 +262,7 @@ async def restore(store: ConversationStore, export: dict[str, Any], known_agents
     agent = export.get("agent")
     conversation.agent = agent if agent in known_agents else None
     conversation.state.update(
-        refunds=dict(export.get("refunds", {})),
+        tool_state=dict(export.get("tool_state", {})),
         turn_stats=list(export.get("stats", []))[-MAX_KEPT_STATS:],
         feedback=list(export.get("feedback", [])),
     )
