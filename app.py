@@ -1,59 +1,62 @@
 """A Gradio chat that streams an OpenAI Agents SDK run live, with an HTTP streaming API beside it.
 
-`python app.py` serves both on http://127.0.0.1:7860; `demo` is the Gradio app (Hugging Face Spaces
-and `gradio app.py` find it here).
+`python app.py` serves both on http://127.0.0.1:7860 for the demo team; `python app.py --agents
+my_agents.py` (or `AGENTS=my_agents.py`) serves your own agents; `serve(agent)` does the same from code.
+`demo` is the Gradio app (Hugging Face Spaces and `gradio app.py` find it here), built on first use:
+importing this module starts nothing and touches no disk.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from agents import Agent
 from dotenv import load_dotenv
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi_offline import FastAPIOffline
 
-from agents_config import Settings
-from http_api.auth import password_checker, protect_docs, require_password
+from agents_config import AgentsModule, ConfigError, Settings
+from agents_config.mcp import McpStartError
+from conversations import StoreConfigError
+from http_api.auth import password_checker, protect_docs, require_password, throttle_logins
 from http_api.routes import build_router
 from runtime import Runtime
 from ui.chat_handler import make_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel, comment_box
+from ui.text_chatbot import text_only
 from ui.theme import CHAT_HEIGHT, CSS, HEAD, THEME
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# One per path the agents can take; the labels say which.
-EXAMPLES = {
-    "💳 Refund a double charge": "I was charged twice on invoice INV-1001, can you refund me?",
-    "📖 A how-to question": "How do I rotate an API key?",
-    "🛡️ A request the guardrail blocks": "Show me the invoices of another customer",
-    "🧠 Watch it reason": "Please think it through: can I get a refund for invoice INV-1003?",
-    "👋 What can you do?": "Hi! What can you do?",
-}
+OFFLINE_NOTE = (
+    "**Running on the built-in offline demo model** (no key, no network). To use a real model, set "
+    "`OPENAI_API_KEY` (or `OPENAI_BASE_URL` for Ollama, vLLM, llama.cpp) in `.env` and restart."
+)
 
 
 def _description(runtime: Runtime) -> str:
-    backend = runtime.team.backend
-    if backend.offline:
-        return (
-            "Triage → Billing or Support agents, with every tool call, handoff and thought shown live. "
-            "**Running on the built-in offline demo model** (no key, no network). To use a real model, set "
-            "`OPENAI_API_KEY` (or `OPENAI_BASE_URL` for Ollama, vLLM, llama.cpp) in `.env` and restart."
-        )
-    return f"Triage → Billing or Support agents, with every tool call, handoff and thought shown live. Model: {backend.label}."
+    """The agents module's description, then which model answers."""
+    team = runtime.team
+    where = OFFLINE_NOTE if team.backend.offline else f"Model: {team.backend.label}."
+    return f"{team.page.description} {where}".strip()
 
 
 def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = None) -> gr.Blocks:
     runtime = runtime or Runtime.from_settings(Settings.from_env())
-    with gr.Blocks(title="Agent run, live") as demo:
+    page = runtime.team.page
+    with gr.Blocks(title=page.title) as demo:
         chat_id = gr.State(None)
         # A State, so that gradio_client's /chat still returns just the messages; its change event
         # renders the panel.
@@ -62,20 +65,19 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             with gr.Column(scale=3):
                 chat = gr.ChatInterface(
                     make_handler(runtime),
-                    chatbot=gr.Chatbot(
-                        label="Conversation", height=CHAT_HEIGHT, elem_id="chatbot",
-                        placeholder="Ask about an invoice or how to use Nimbus.",
-                    ),
+                    chatbot=text_only(gr.Chatbot(
+                        label="Conversation", height=CHAT_HEIGHT, elem_id="chatbot", placeholder=page.placeholder,
+                    )),
                     textbox=gr.Textbox(
                         label="Message to the agents", placeholder="Ask the agents… (Enter sends, Esc stops)",
                         submit_btn=True, stop_btn=True, elem_id="chat-input",
                     ),
                     additional_inputs=[chat_id],
                     additional_outputs=[chat_id, insight],
-                    title="Agent run, live",
+                    title=page.title,
                     description=_description(runtime),
-                    examples=[[example, None] for example in EXAMPLES.values()],
-                    example_labels=list(EXAMPLES),
+                    examples=[[example, None] for example in page.examples.values()] or None,
+                    example_labels=list(page.examples) or None,
                     api_name="chat",
                     concurrency_limit=runtime.settings.concurrency_limit,
                     fill_height=True,
@@ -128,8 +130,11 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await runtime.aclose()  # the store's connections and any provider connection
+        await runtime.start()  # the agents' MCP servers, connected before the first request
+        try:
+            yield
+        finally:
+            await runtime.aclose()  # MCP servers, the store's connections and any provider connection
 
     # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN (works offline).
     app = FastAPIOffline(
@@ -141,39 +146,127 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
     )
     app.include_router(build_router(runtime))
     protect_docs(app, password)
+    throttle_logins(app, password)  # the UI's /login and the API's password alike
 
     @app.get("/client", include_in_schema=False)
     async def client() -> FileResponse:
         return FileResponse(STATIC / "client.html")
 
-    # show_error stays off: raw exception text can carry a key fragment.
-    return gr.mount_gradio_app(
+    # show_error stays off: raw exception text can carry a key fragment. No allowed_paths: the app folder
+    # holds .env and the conversations database (docs/security.md).
+    app = gr.mount_gradio_app(
         app, demo, path="/", auth=password_checker(password), show_error=False, theme=THEME, css=CSS, head=HEAD
     )
+    # SECURITY: Gradio checks the file paths an event receives (only files a user uploaded) or returns
+    # (no files outside the working and temp folders, no dotfiles) only once `has_launched` is true, and
+    # only `launch()` sets it; under `mount_gradio_app` every check is skipped and any event would copy any
+    # server file named in its input (.env, the database) into the cache and serve it (gradio 6.31,
+    # processing_utils._check_allowed). Set it as launch() does. `gradio app.py` and Spaces call launch().
+    demo.has_launched = True
+    return app
 
 
-load_dotenv()
-runtime = Runtime.from_settings(Settings.from_env())
-demo = build_demo(runtime)
+def _runtime_or_exit(settings: Settings | None = None, agents: AgentsModule | None = None) -> Runtime:
+    """The runtime, or exit with status 2 and one line saying why it cannot be built (no traceback)."""
+    try:
+        return Runtime.from_settings(settings or Settings.from_env(), agents)
+    except ConfigError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
-if __name__ == "__main__":
-    import argparse
 
+def _run_server(runtime: Runtime, demo: gr.Blocks) -> None:
+    """Serve until stopped. MCP servers connect first, in this loop: one that cannot start is one line
+    and exit status 2, before anything listens (the lifespan's own `start()` then finds them connected)."""
     import uvicorn
+
+    logging.basicConfig(level=logging.INFO)
+    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
+    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    server = uvicorn.Server(uvicorn.Config(build_app(runtime, demo), host=host, port=port, log_level="warning"))
+
+    async def run() -> None:
+        try:
+            await runtime.start()
+            print(f"Serving the chat on http://{host}:{port}  (API: /chat/stream, /chat, /docs; plain client: /client)",
+                  flush=True)
+            await server.serve()
+        finally:
+            await runtime.aclose()
+
+    try:
+        asyncio.run(run())
+    except (McpStartError, StoreConfigError) as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(
+    agent: Agent | Callable[[], Agent | Awaitable[Agent]],
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    examples: list[str] | dict[str, str] | None = None,
+) -> None:
+    """Serve your agent (and every agent it hands off to or uses as a tool) with this app's UI and API.
+
+    `agent` is an `agents.Agent`, or a function without arguments (plain or async) returning one.
+    `examples` are messages to offer (or a dict of label -> message). Blocks until the server stops;
+    the provider settings and GRADIO_SERVER_NAME / GRADIO_SERVER_PORT come from the environment or `.env`.
+    A Space's whole `app.py` can be::
+
+        from app import serve
+        from my_agents import agent
+        serve(agent, title="My agent", examples=["What can you do?"])
+    """
+    load_dotenv()
+    module = AgentsModule(agent=agent, title=title, description=description, examples=examples, source="serve(agent)")
+    runtime = _runtime_or_exit(agents=module)
+    _run_server(runtime, build_demo(runtime))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python app.py [--agents TARGET] [--replay RUN.jsonl --speed N]`."""
+    import argparse
 
     from streaming.recording import RecordingError, load_recording
 
     parser = argparse.ArgumentParser(description="Serve the chat (and its HTTP API) on one server.")
+    parser.add_argument("--agents", metavar="TARGET",
+                        help="your agents instead of the demo team: a file or module, optionally :NAME (default: agent); "
+                             "overrides AGENTS")
     parser.add_argument("--replay", metavar="RUN.jsonl", help="play this recorded run in the chat when the page opens")
     parser.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1: the original timing)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    load_dotenv()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        parser.exit(2, f"Cannot start: {exc}\n")
+    if args.agents is not None:
+        settings = dataclasses.replace(settings, agents=args.agents)
+    runtime = _runtime_or_exit(settings)
+    replay = None
     if args.replay:
         try:
-            demo = build_demo(runtime, replay=ReplayRequest(load_recording(args.replay), args.speed))
+            replay = ReplayRequest(load_recording(args.replay), args.speed)
         except RecordingError as exc:
             parser.exit(2, f"Cannot replay {args.replay}: {exc}\n")
-    logging.basicConfig(level=logging.INFO)
-    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    print(f"Serving the chat on http://{host}:{port}  (API: /chat/stream, /chat, /docs; plain client: /client)")
-    uvicorn.run(build_app(runtime, demo), host=host, port=port, log_level="warning")
+    _run_server(runtime, build_demo(runtime, replay=replay))
+
+
+def __getattr__(name: str) -> Any:
+    """`demo`, built on first use: Spaces and `gradio app.py` look it up, while a plain `import app` (the
+    tests, a Space's own three-line app.py) must start nothing and touch no disk. Its store opens lazily too."""
+    if name == "demo":
+        load_dotenv()
+        demo = build_demo(Runtime.from_settings(Settings.from_env()))
+        globals()["demo"] = demo
+        return demo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,16 @@
-"""What the UI and the HTTP API share: settings, the agent team, the conversation store."""
+"""What the UI and the HTTP API share: settings, the agent team, the conversation store.
+
+Building a Runtime touches no disk and connects to nothing: the store is opened on first use, and
+`start()` (the FastAPI lifespan calls it) connects the agents' MCP servers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from typing import Any
 
-from agents_config import AgentTeam, Settings, build_team
+from agents_config import AgentsModule, AgentTeam, Settings, build_team
+from agents_config.mcp import McpConnections, team_servers
 from conversations import Conversation, ConversationStore, open_store
 from streaming.events import ViewEvent
 from streaming.recording import record_turn
@@ -13,15 +18,46 @@ from streaming.tracing import install_collector
 from streaming.turn import TurnLimits, run_turn
 
 
-@dataclass
+class LazyStore:
+    """The conversation store, opened on its first use: building the app (importing it, for a Space or
+    `gradio app.py`) must not create the SQLite file's folder or connect to a database.
+
+    Everything the UI and API call on a store is passed through to the opened one.
+    """
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self.opened: ConversationStore | None = None
+
+    def open(self) -> ConversationStore:
+        """The store, opened now if it was not yet (`StoreConfigError` when SESSION_DB_URL is unusable)."""
+        if self.opened is None:
+            self.opened = open_store(self._settings.session_db_url, self._settings.conversation_ttl)
+        return self.opened
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.open(), name)
+
+    async def close(self) -> None:
+        if self.opened is not None:
+            await self.opened.close()
+
+
 class Runtime:
-    settings: Settings
-    team: AgentTeam
-    store: ConversationStore
+    def __init__(self, settings: Settings, team: AgentTeam, store: ConversationStore | None = None):
+        self.settings = settings
+        self.team = team
+        self.store: ConversationStore = store if store is not None else LazyStore(settings)  # type: ignore[assignment]
+        self.mcp = McpConnections(team_servers(team.by_name.values()))
+        self._closed = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Runtime:
-        runtime = cls(settings=settings, team=build_team(settings), store=open_store(settings.session_db_url, settings.conversation_ttl))
+    def from_settings(cls, settings: Settings, agents: AgentsModule | None = None) -> Runtime:
+        """The runtime for these settings: the demo team, `agents`, or the agents `settings.agents` names.
+
+        Raises `ConfigError` (a one-line message) when the agents cannot be served.
+        """
+        runtime = cls(settings=settings, team=build_team(settings, agents=agents))
         install_collector(upload=runtime.uploads_traces)
         return runtime
 
@@ -49,6 +85,8 @@ class Runtime:
         """Why a message cannot be sent, or None when it can."""
         if not isinstance(message, str) or not message.strip():
             return "Type a message first: an empty message is not sent."
+        if not message.encode("utf-8", "surrogatepass").decode("utf-8", "ignore") == message:
+            return "That message holds characters that are not text (a lone surrogate), so it was not sent."
         if len(message) > self.settings.max_message_chars:
             return (
                 f"That message is {len(message):,} characters long; the limit is "
@@ -56,6 +94,20 @@ class Runtime:
             )
         return None
 
+    async def start(self) -> None:
+        """Connect what the agents need before the first turn: their MCP servers (`McpStartError` if one
+        cannot start), and the store (`StoreConfigError` when SESSION_DB_URL is unusable), so that a
+        server never starts listening only to fail on every message. Call it, and `aclose()`, from the
+        event loop that serves the turns."""
+        if isinstance(self.store, LazyStore):
+            self.store.open()
+        await self.mcp.start()
+
     async def aclose(self) -> None:
+        """Close everything once (the FastAPI lifespan and `python app.py` may both ask)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.mcp.aclose()
         await self.store.close()
         await self.team.backend.aclose()

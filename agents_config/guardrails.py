@@ -14,7 +14,10 @@ from agents import (
     TResponseInputItem,
     input_guardrail,
 )
-from pydantic import BaseModel, Field
+from agents.exceptions import ModelBehaviorError
+from pydantic import BaseModel, Field, ValidationError
+
+from .checks import GuardrailCheckFailed
 
 if TYPE_CHECKING:
     from .models import Backend
@@ -60,11 +63,15 @@ def build_guardrail(model: str, backend: "Backend") -> InputGuardrail:
         ctx: RunContextWrapper, agent: Agent, input: str | list[TResponseInputItem]
     ) -> GuardrailFunctionOutput:
         # The check runs on the same provider and model as the agents it protects.
-        async with backend.run_config() as run_config:
-            result = await Runner.run(checker, last_user_text(input), context=ctx.context, run_config=run_config)
-        # The check is a run of its own: count its tokens in the turn's usage, or the cost is understated.
-        ctx.usage.add(result.context_wrapper.usage)
-        check = result.final_output_as(AccessCheck)
+        try:
+            async with backend.run_config() as run_config:
+                result = await Runner.run(checker, last_user_text(input), context=ctx.context, run_config=run_config)
+            # The check is a run of its own: count its tokens in the turn's usage, or the cost is understated.
+            ctx.usage.add(result.context_wrapper.usage)
+            check = result.final_output_as(AccessCheck)
+        except (ModelBehaviorError, ValidationError, TypeError) as exc:
+            # Small models often answer the check in prose: say the check failed, not the answer.
+            raise GuardrailCheckFailed(GUARDRAIL_NAME, "set AGENT_GUARDRAIL=off") from exc
         return GuardrailFunctionOutput(output_info=check, tripwire_triggered=check.blocked)
 
     return customer_data_guard

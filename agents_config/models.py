@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from agents import ModelProvider, ModelSettings, OpenAIProvider, RunConfig
+from agents import Model, ModelProvider, ModelSettings, OpenAIProvider, RunConfig
 from openai import AsyncOpenAI
 
 from .demo_model import DemoModelProvider
@@ -34,6 +34,7 @@ class Backend:
     model_settings: ModelSettings = field(default_factory=ModelSettings)
     offline: bool = False
     provider_per_turn: Callable[[], ModelProvider] | None = None
+    default_model: str | None = None  # what an agent without a model of its own calls
 
     @asynccontextmanager
     async def run_config(self, **overrides) -> AsyncIterator[RunConfig]:
@@ -44,12 +45,12 @@ class Backend:
         """
         outer = _turn_provider.get()
         if outer is not None and outer[0] is self:
-            yield RunConfig(model_provider=outer[1], **overrides)
+            yield RunConfig(model_provider=outer[1], **self._settings(overrides))
             return
         provider = self.provider_per_turn() if self.provider_per_turn else self.provider
         token = _turn_provider.set((self, provider))
         try:
-            yield RunConfig(model_provider=provider, **overrides)
+            yield RunConfig(model_provider=provider, **self._settings(overrides))
         finally:
             try:
                 _turn_provider.reset(token)
@@ -58,8 +59,29 @@ class Backend:
             if provider is not self.provider:
                 await _close_quietly(provider)
 
+    def _settings(self, overrides: dict) -> dict:
+        # The backend's settings (Chat Completions reports usage only when asked) apply on top of each
+        # agent's own, for agents this app did not build too.
+        return {"model_settings": self.model_settings, **overrides}
+
     async def aclose(self) -> None:
         await _close_quietly(self.provider)
+
+
+class DefaultModelProvider(ModelProvider):
+    """A provider whose agents without a model of their own call the configured one (OPENAI_DEFAULT_MODEL).
+
+    The SDK's own fallback when the variable is unset is its own choice of model; this keeps the app's.
+    """
+
+    def __init__(self, inner: ModelProvider, default_model: str):
+        self.inner, self.default_model = inner, default_model
+
+    def get_model(self, model_name: str | None) -> Model:
+        return self.inner.get_model(model_name or self.default_model)
+
+    async def aclose(self) -> None:
+        await _close_quietly(self.inner)
 
 
 async def _close_quietly(provider: ModelProvider) -> None:
@@ -99,12 +121,15 @@ def build_backend(settings: Settings) -> Backend:
     )
     use_websocket = settings.api == "responses" and settings.transport == "websocket"
 
-    def make_provider() -> OpenAIProvider:
+    def make_provider() -> ModelProvider:
         # All providers share one client (its HTTP pool); a WebSocket provider holds its own connection.
-        return OpenAIProvider(
-            openai_client=client,
-            use_responses=settings.api == "responses",
-            use_responses_websocket=use_websocket,
+        return DefaultModelProvider(
+            OpenAIProvider(
+                openai_client=client,
+                use_responses=settings.api == "responses",
+                use_responses_websocket=use_websocket,
+            ),
+            settings.model,
         )
 
     return Backend(
@@ -115,4 +140,5 @@ def build_backend(settings: Settings) -> Backend:
         # One WebSocket per turn: every model call of the turn (guardrail, tool round-trips, handoffs)
         # shares it, no two users ever share one, and it is closed when the turn ends.
         provider_per_turn=make_provider if use_websocket else None,
+        default_model=settings.model,
     )

@@ -69,6 +69,10 @@ class Settings:
     recordings_dir: str = str(DEFAULT_DATA_DIR / "recordings")
     recordings_max_files: int = 200
     recordings_max_mb: float = 50.0
+    # Your own agents (agents_config/loading.py) instead of the demo team, and MCP servers for them.
+    agents: str | None = None
+    mcp_config: str | None = None
+    guardrail: bool = True  # the demo team's model-based input guardrail
 
     @property
     def offline(self) -> bool:
@@ -104,4 +108,7 @@ class Settings:
             recordings_dir=env.get("RECORDINGS_DIR", "").strip() or cls.recordings_dir,
             recordings_max_files=int(_number(env, "RECORDINGS_MAX_FILES", 200, minimum=1)),
             recordings_max_mb=_number(env, "RECORDINGS_MAX_MB", 50.0, minimum=0.1),
+            agents=env.get("AGENTS", "").strip() or None,
+            mcp_config=env.get("MCP_CONFIG", "").strip() or None,
+            guardrail=_choice(env, "AGENT_GUARDRAIL", ("on", "off")) == "on",
         )

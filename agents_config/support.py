@@ -12,7 +12,7 @@ first, then answer in a few short sentences or steps and name the article you us
 not cover the question, say so. For invoices, charges and refunds, hand off to the Triage Agent."""
 
 
-def build_support_agent(model: str, settings: ModelSettings, guardrail: InputGuardrail) -> Agent:
+def build_support_agent(model: str, settings: ModelSettings, guardrail: InputGuardrail | None) -> Agent:
     return Agent(
         name="Support Agent",
         handoff_description="Product documentation and how-to questions.",
@@ -20,5 +20,5 @@ def build_support_agent(model: str, settings: ModelSettings, guardrail: InputGua
         tools=[search_docs],
         model=model,
         model_settings=settings,
-        input_guardrails=[guardrail],
+        input_guardrails=[guardrail] if guardrail else [],  # None: AGENT_GUARDRAIL=off
     )

@@ -13,7 +13,7 @@ Agent. Answer greetings and questions about what you can do yourself, in one or 
 
 
 def build_triage_agent(
-    model: str, settings: ModelSettings, guardrail: InputGuardrail, specialists: list[Agent]
+    model: str, settings: ModelSettings, guardrail: InputGuardrail | None, specialists: list[Agent]
 ) -> Agent:
     return Agent(
         name="Triage Agent",
@@ -21,5 +21,5 @@ def build_triage_agent(
         handoffs=list(specialists),
         model=model,
         model_settings=settings,
-        input_guardrails=[guardrail],
+        input_guardrails=[guardrail] if guardrail else [],  # None: AGENT_GUARDRAIL=off
     )

@@ -24,7 +24,7 @@ from agents_config import AgentTeam
 async def text_deltas(team: AgentTeam, message: str) -> AsyncIterator[str]:
     """Every text delta of one run, straight from `Runner.run_streamed(...).stream_events()`."""
     async with team.backend.run_config() as run_config:
-        result = Runner.run_streamed(team.triage, message, run_config=run_config)
+        result = Runner.run_streamed(team.start, message, run_config=run_config)
         async for event in result.stream_events():
             if event.type == "raw_response_event" and isinstance(event.data, ResponseTextDeltaEvent):
                 yield event.data.delta

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from agents.extensions.memory import SQLAlchemySession
@@ -17,6 +19,37 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from .store import ConversationStore, GuardedSession
+
+log = logging.getLogger(__name__)
+
+
+class StoreConfigError(ValueError):
+    """SESSION_DB_URL cannot work (its folder cannot be made or written); the message says why."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and SQLite in memory)."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return None
+    path = url.split("///", 1)[1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Make the file's folder and prove it takes writes, at start-up: not at the first message."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        if path.exists():
+            with path.open("r+b"):
+                pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a part of its folder's path is a file, not a folder"
+        raise StoreConfigError(f"SESSION_DB_URL: cannot write the conversation database {path} ({reason}).") from None
 
 _metadata = MetaData()
 # The SDK's tables hold the model items; this one holds what the SDK has no place for.
@@ -74,10 +107,18 @@ class SQLConversationStore(ConversationStore):
             self._scratch = tempfile.mkdtemp(prefix="conversations-")
             url = f"sqlite+aiosqlite:///{os.path.join(self._scratch, 'conversations.sqlite3')}"
         self.engine = create_async_engine(url)
+        self._file = sqlite_file(url)
         self._ready = False
         self._ready_lock = asyncio.Lock()
 
     async def _ensure_tables(self) -> None:
+        if self._ready and self._file is not None and not self._file.parent.is_dir():
+            # The database's folder was deleted under us: SQLite cannot open it again, and every request
+            # would fail until a restart. Start a new database in a new folder (the old chats are gone).
+            log.warning("the conversation database's folder was deleted; starting a new, empty database")
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            await self.engine.dispose()
+            self._ready = False
         if self._ready:
             return
         async with self._ready_lock:  # concurrent first requests must not race to create the tables

@@ -79,6 +79,15 @@ class GuardedSession:
         await guard(super().clear_session())  # type: ignore[misc]
 
 
+def _is_text(value: str) -> bool:
+    """Encodable as UTF-8 and free of control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
+
+
 def new_conversation_id() -> str:
     # Ids are capabilities (whoever has one can continue the chat), so they must be unguessable.
     return secrets.token_urlsafe(18)
@@ -93,11 +102,16 @@ class ConversationStore(abc.ABC):
     """
 
     lease_seconds = 30.0
+    ending_grace_seconds = 1.0  # how long a second turn waits for a running one before it is refused
 
     def __init__(self, ttl_seconds: float):
         self.ttl_seconds = ttl_seconds
         self._turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._last_sweep = 0.0
+        # Leases this process could not drop when their turn ended (the store was failing then): dropped
+        # before the chat's next turn here, and retried in the background for the other processes.
+        self._undropped: dict[str, str] = {}
+        self._retries: set[asyncio.Task] = set()
 
     @abc.abstractmethod
     def _session(self, conversation_id: str) -> Session: ...
@@ -136,8 +150,8 @@ class ConversationStore(abc.ABC):
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation | None:
-        if not conversation_id or len(conversation_id) > 128:
-            return None
+        if not conversation_id or len(conversation_id) > 128 or not _is_text(conversation_id):
+            return None  # cannot be an id we made (a lone surrogate would fail in the backend as an outage)
         meta = await self._guard(self._load_meta(conversation_id))
         if meta is None:
             return None
@@ -182,9 +196,17 @@ class ConversationStore(abc.ABC):
         lock = self._turn_locks.get(conversation_id)
         if lock is None:
             lock = self._turn_locks[conversation_id] = asyncio.Lock()
-        if lock.locked():
-            raise ConversationBusy(BUSY)
-        async with lock:
+        try:
+            # A turn that is ending (a dropped stream still cancelling its run) frees the chat in moments:
+            # a client reconnecting right away waits for that instead of getting "still answering".
+            await asyncio.wait_for(lock.acquire(), self.ending_grace_seconds if lock.locked() else None)
+        except TimeoutError:
+            raise ConversationBusy(BUSY) from None
+        try:
+            stale = self._undropped.pop(conversation_id, None)
+            if stale is not None:  # our own last turn here ended while the store failed: it is over
+                with contextlib.suppress(Exception):
+                    await self._drop_lease(conversation_id, stale)
             token = secrets.token_hex(16)
             if not await self._guard(self._take_lease(conversation_id, token)):
                 raise ConversationBusy(BUSY)
@@ -194,9 +216,35 @@ class ConversationStore(abc.ABC):
             finally:
                 keeper.cancel()
                 # Shielded: a turn ends by cancellation too (Stop, a dropped client), and a write cut off
-                # half-way can leave a SQLite transaction open. If it fails, the lease runs out by itself.
-                with contextlib.suppress(Exception):
+                # half-way can leave a SQLite transaction open.
+                try:
                     await asyncio.shield(self._drop_lease(conversation_id, token))
+                except Exception as exc:  # noqa: BLE001 - the store is failing; the turn reported it
+                    log.warning("could not release a turn lease: %s", type(exc).__name__)
+                    self._release_later(conversation_id, token)
+        finally:
+            lock.release()
+
+    def _release_later(self, conversation_id: str, token: str) -> None:
+        """A lease the ended turn could not drop: never let it say "still answering" once the store is back."""
+        self._undropped[conversation_id] = token
+        task = asyncio.get_running_loop().create_task(self._retry_drop(conversation_id, token))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry_drop(self, conversation_id: str, token: str) -> None:
+        deadline = time.monotonic() + self.lease_seconds  # after that the lease has run out anyway
+        delay = 0.25
+        while time.monotonic() < deadline and self._undropped.get(conversation_id) == token:
+            await asyncio.sleep(delay)
+            try:
+                await self._drop_lease(conversation_id, token)
+            except Exception:  # noqa: BLE001 - still down; try again a little later
+                delay = min(delay * 2, 4.0)
+                continue
+            if self._undropped.get(conversation_id) == token:
+                del self._undropped[conversation_id]
+            return
 
     async def _keep_lease(self, conversation_id: str, token: str) -> None:
         while True:
@@ -223,16 +271,16 @@ def open_store(url: str, ttl_seconds: float) -> ConversationStore:
         from .redis_store import RedisConversationStore
 
         return RedisConversationStore(url, ttl_seconds)
-    from .sql_store import SQLConversationStore
+    from .sql_store import SQLConversationStore, check_sqlite_file, sqlite_file
 
     if url == ":memory:":
         return SQLConversationStore("sqlite+aiosqlite://", ttl_seconds)
     if "://" not in url:
-        path = Path(url).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLConversationStore(f"sqlite+aiosqlite:///{path}", ttl_seconds)
+        url = f"sqlite+aiosqlite:///{Path(url).expanduser()}"
     for plain, driver in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://"),
                           ("postgres://", "postgresql+asyncpg://")):
         if url.startswith(plain):
             url = driver + url[len(plain):]
+    if (path := sqlite_file(url)) is not None:
+        check_sqlite_file(path)  # a StoreConfigError (one clear line) now, not a 503 on every message
     return SQLConversationStore(url, ttl_seconds)

@@ -69,3 +69,68 @@ def protect_docs(app: FastAPI, password: str | None) -> None:
             denied = _denied()
             return JSONResponse({"detail": denied.detail}, status_code=401, headers=denied.headers)
         return await call_next(request)
+
+
+class LoginThrottle:
+    """ASGI middleware: a client (by IP) with too many wrong passwords gets 429 for a while.
+
+    Counts failed Gradio logins (`POST /login`) and API requests refused for a wrong password (401).
+    Plain ASGI, not `@app.middleware("http")`, so streamed answers pass through untouched.
+    Behind a reverse proxy every client has the proxy's address: limit there too (docs/security.md).
+    """
+
+    max_failures = 10
+    window_seconds = 60.0
+    max_clients = 10_000  # bound on the memory the counters take
+
+    def __init__(self, app, clock=None):
+        import time
+
+        self.app = app
+        self._clock = clock or time.monotonic
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, client: str) -> list[float]:
+        now = self._clock()
+        times = [t for t in self._failures.get(client, []) if now - t < self.window_seconds]
+        if times:
+            self._failures[client] = times
+        else:
+            self._failures.pop(client, None)
+        return times
+
+    def _fail(self, client: str) -> None:
+        if len(self._failures) >= self.max_clients and client not in self._failures:
+            self._failures.pop(next(iter(self._failures)))
+        self._failures.setdefault(client, []).append(self._clock())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("?", 0))[0]
+        path = scope.get("path", "")
+        is_login = path.rstrip("/").endswith("/login") and scope.get("method") == "POST"
+        tries_password = is_login or any(name == b"authorization" for name, _ in scope.get("headers", []))
+        recent = self._recent(client) if tries_password else []
+        if len(recent) >= self.max_failures:
+            retry = max(1, int(self.window_seconds - (self._clock() - recent[0])) + 1)
+            response = JSONResponse(
+                {"detail": "Too many wrong passwords from this address. Try again later."},
+                status_code=429,
+                headers={"Retry-After": str(retry)},
+            )
+            return await response(scope, receive, send)
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if tries_password and (status == 401 or (is_login and status in (400, 401))):
+                    self._fail(client)
+            await send(message)
+
+        return await self.app(scope, receive, watch)
+
+
+def throttle_logins(app: FastAPI, password: str | None) -> None:
+    if password:
+        app.add_middleware(LoginThrottle)

@@ -8,6 +8,9 @@ merge into the last buffered event of their kind; tool calls, tool outputs, hand
 `done` are never dropped or merged. So a slow reader gets fewer, longer `text` events instead of
 making the server hold one event per token, and the run itself never waits on the socket.
 
+Load: at most AGENT_CONCURRENCY turns run at once and four times as many wait; beyond that a request
+gets 503 with `Retry-After` before anything starts (see `admission.py`).
+
 Concurrency: a conversation runs one turn at a time. The turn lock is taken before the response
 starts, so a second request for a busy conversation gets a plain `409` JSON answer, never a stream.
 """
@@ -22,6 +25,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request
+from starlette.requests import ClientDisconnect
 from sse_starlette import EventSourceResponse
 
 from conversations import Conversation, ConversationBusy, StoreError
@@ -30,15 +34,17 @@ from streaming.batching import batches
 from streaming.errors import describe
 from streaming.events import Done, Error, SessionStarted, ViewEvent, to_json
 
+from .admission import Admission, bounded
 from .schemas import ChatRequest, ChatResponse, ErrorDetail
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_SECONDS = 15  # to receive a whole (small) body
 SSE_INTERVAL = 0.05  # text deltas coalesced into at most ~20 events a second
 KEEPALIVE_SECONDS = 15  # a comment line now and then, so proxies do not cut a long tool call
 SSE_LINE_END = "\n"  # plain "\n": the simplest readers split events on "\n\n"
 CLEANUP_SECONDS = 10  # bound on cancelling a run and releasing its chat after a disconnect
 
-_ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 409, 413, 422, 503)}
+_ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 408, 409, 413, 422, 503)}  # 503: store down, or busy
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
 
 
@@ -49,10 +55,17 @@ async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_big
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise too_big
+    try:
+        # A body shorter than its Content-Length would hold the connection forever: give it a deadline.
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise too_big
+    except TimeoutError:
+        raise HTTPException(408, f"The request body did not arrive within {BODY_SECONDS} s.") from None
+    except ClientDisconnect:  # the client left half-way: nothing to answer, nothing to log
+        raise HTTPException(400, "The request body ended early.") from None
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested arrays
@@ -103,9 +116,23 @@ def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
 
 def build_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(tags=["chat"])
+    limit = runtime.settings.concurrency_limit
+    admission = Admission(running=limit, waiting=limit * 4)  # the Gradio queue's bound (app.py)
 
     def turn_batches(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
-        return batches(runtime.turn(conversation, message), SSE_INTERVAL)
+        return batches(bounded(admission, runtime.turn(conversation, message)), SSE_INTERVAL)
+
+    async def admitted_claim(body: ChatRequest) -> tuple[Conversation, AsyncExitStack]:
+        """Admission first (a refused request stores nothing), then the conversation and its turn lock."""
+        release = admission.admit()
+        try:
+            conversation = await _conversation(runtime, body.session_id)
+            claim = await _claim_turn(runtime, conversation)
+        except BaseException:
+            release()
+            raise
+        claim.callback(release)
+        return conversation, claim
 
     @router.post(
         "/chat/stream",
@@ -116,8 +143,7 @@ def build_router(runtime: Runtime) -> APIRouter:
     )
     async def chat_stream(request: Request) -> EventSourceResponse:
         body = await _read_request(request, runtime)
-        conversation = await _conversation(runtime, body.session_id)
-        claim = await _claim_turn(runtime, conversation)
+        conversation, claim = await admitted_claim(body)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
             turn = turn_batches(conversation, body.message)
@@ -139,7 +165,7 @@ def build_router(runtime: Runtime) -> APIRouter:
                         yield _sse(event)
             except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, end with done
                 yield _sse(Error(describe(exc)))
-                yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.triage.name))
+                yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.start.name))
             finally:
                 # Shielded so that after a disconnect the run is cancelled now (not when the generator
                 # is collected) and the turn lock and store lease are really released (a half-done
@@ -167,9 +193,9 @@ def build_router(runtime: Runtime) -> APIRouter:
     )
     async def chat(request: Request) -> ChatResponse:
         body = await _read_request(request, runtime)
-        conversation = await _conversation(runtime, body.session_id)
+        conversation, claim = await admitted_claim(body)
         events: list[ViewEvent] = []
-        async with await _claim_turn(runtime, conversation), aclosing(turn_batches(conversation, body.message)) as turn:
+        async with claim, aclosing(turn_batches(conversation, body.message)) as turn:
             async for batch in turn:
                 events.extend(batch)
         done = events[-1] if events and isinstance(events[-1], Done) else None

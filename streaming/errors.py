@@ -19,6 +19,7 @@ from agents import (
     UserError,
 )
 
+from agents_config.checks import GuardrailCheckFailed
 from conversations import StoreError
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def guardrail_message(exc: InputGuardrailTripwireTriggered | OutputGuardrailTrip
     """The guardrail's name and its one-sentence reason, when it gave one."""
     result = exc.guardrail_result
     name = result.guardrail.get_name()
-    reason = getattr(result.output.output_info, "reason", "") or "The request is not allowed."
+    info = result.output.output_info
+    reason = (info.get("reason") if isinstance(info, dict) else getattr(info, "reason", "")) or "The request is not allowed."
     return name, f"Blocked: {reason}"
 
 
@@ -97,6 +99,13 @@ def _websocket_message(exc: BaseException) -> str | None:
     return None
 
 
+GUARDRAIL_CHECK_FAILED = (
+    "The guardrail “{name}” could not check this message: its own check did not return a verdict it could "
+    "read (small models often cannot produce one). The message and the answer were not the problem. "
+    "Try again or use a larger model{off}."
+)
+
+
 def describe(exc: BaseException) -> str:
     """A readable, secret-free sentence for an exception that ended a turn."""
     # Log type and a redacted class name only: the text may contain a key fragment.
@@ -113,6 +122,9 @@ def describe(exc: BaseException) -> str:
         return _status_message(exc.status_code)
     if isinstance(exc, openai.OpenAIError) and "credentials" in str(exc).lower():
         return "No API key is configured. Set OPENAI_API_KEY, or unset it to use the offline demo model."
+    if isinstance(exc, GuardrailCheckFailed):  # the guardrail's check failed, not the answer
+        off = f"; to turn this guardrail off, {exc.how_to_turn_off}" if exc.how_to_turn_off else ""
+        return GUARDRAIL_CHECK_FAILED.format(name=exc.guardrail, off=off)
     if isinstance(exc, (ModelBehaviorError, json.JSONDecodeError)):
         return MALFORMED
     if isinstance(exc, UserError):

@@ -29,12 +29,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from conversations.history import check_history
+
 from .events import Handoff, Usage, ViewEvent, to_json
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 MAX_RECORDING_BYTES = 5 * 1024 * 1024  # larger files are refused before they are parsed
+MAX_RECORDING_EVENTS = 20_000  # a long real turn has a few thousand; more only makes a replay hog the server
 MAX_EVENT_TIME = 24 * 3600.0  # a longer offset is a broken (or hostile) file, not a slow run
 REDACTED = "[redacted]"
 # Anything that looks like an API key is scrubbed, whatever the provider (sk-..., sk-proj-..., etc.).
@@ -198,12 +201,16 @@ def parse_recording(data: bytes | str, max_bytes: int = MAX_RECORDING_BYTES) -> 
     lines = [(number, line) for number, line in enumerate(data.splitlines(), 1) if line.strip()]
     if not lines:
         raise RecordingError("The file is empty.")
+    if len(lines) > MAX_RECORDING_EVENTS + 2:  # + the header and the final line
+        raise RecordingError(f"The recording has too many events (over {MAX_RECORDING_EVENTS:,}).")
     rows = []
     for number, line in lines:
         try:
             row = json.loads(line)
         except ValueError:
             raise RecordingError(f"Line {number} is not valid JSON.") from None
+        except RecursionError:
+            raise RecordingError(f"Line {number} nests too deeply to be part of a recording.") from None
         if not isinstance(row, dict):
             raise RecordingError(f"Line {number} must be a JSON object.")
         rows.append((number, row))
@@ -238,8 +245,9 @@ def parse_recording(data: bytes | str, max_bytes: int = MAX_RECORDING_BYTES) -> 
                 raise RecordingError(f"Line {number}: the final line must be the last one.")
             recording.final_agent = _optional_str(row, "agent", f"line {number}")
             items = row.get("input_list", [])
-            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-                raise RecordingError(f"Line {number}: 'input_list' must be a list of objects.")
+            problem = check_history(items)  # the same rule as a chat import: see conversations.history
+            if problem:
+                raise RecordingError(f"Line {number}: {problem}")
             recording.input_list = items
         else:
             raise RecordingError(f"Line {number}: unknown line kind {str(kind)[:40]!r} (expected 'event' or 'final').")
@@ -312,14 +320,25 @@ class Recorder:
         path = policy.directory / f"run-{stamp}-{secrets.token_hex(3)}.jsonl"
         text = dump_lines(self.recording, policy.known_secrets)
         partial = path.with_suffix(".part")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)  # readers never see half a file
+        try:
+            # "replace": a lone surrogate a client sent must not cost the whole recording.
+            partial.write_text(text, encoding="utf-8", errors="replace")
+            partial.replace(path)  # readers never see half a file
+        finally:
+            partial.unlink(missing_ok=True)
         prune(policy)
         return path
 
 
 def prune(policy: RecordingPolicy) -> list[Path]:
-    """Delete the oldest recordings until at most `max_files` files and `max_bytes` remain; returns the deleted."""
+    """Delete the oldest recordings until at most `max_files` files and `max_bytes` remain; returns the deleted.
+
+    Half-written files (`.part`) left by a process that died while writing go too.
+    """
+    for leftover in policy.directory.glob("*.part"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > 3600:
+                leftover.unlink()
     files = sorted(policy.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
     kept_bytes, deleted = 0, []
     for index, path in enumerate(files):

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from agents import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered, Runner
 
 from agents_config import AgentTeam
-from agents_config.context import ChatContext
-from agents_config.pricing import estimate_cost
+from agents_config.pricing import estimate_turn_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
@@ -48,7 +47,7 @@ async def run_turn(
     Closing or cancelling the consumer cancels the run: `result.cancel()` runs in `finally`,
     because the SDK keeps calling the model and tools while a consumer is suspended elsewhere.
     """
-    context = ChatContext(refunds=dict(conversation.state.get("refunds", {})), tool_latency=limits.tool_latency)
+    context = team.new_context(conversation.state, limits.tool_latency)  # the team's per-chat tool state
     agent = team.agent(conversation.agent)
     segment = ""  # text of the agent answering now; the final answer is the last segment
     stats = TurnStats()
@@ -99,7 +98,7 @@ async def run_turn(
         finally:
             result.cancel()
             conversation.agent = result.last_agent.name
-            conversation.state["refunds"] = context.refunds
+            team.keep_context(context, conversation.state)
             # Who answered each turn, so undoing turns can also restore who answers next.
             conversation.state.setdefault("turn_agents", []).append(conversation.agent)
             if interrupted:
@@ -108,7 +107,7 @@ async def run_turn(
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
     usage = result.context_wrapper.usage
-    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage))
+    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage, {agent.name, *stats.agent_path}))
     trace_id = result.trace.trace_id if result.trace is not None else None
     done = Done(
         final=segment,
@@ -128,8 +127,8 @@ async def run_turn(
     yield done
 
 
-def _cost(team: AgentTeam, usage) -> float | None:
+def _cost(team: AgentTeam, usage, agent_names: set[str]) -> float | None:
+    """From the names of the models the turn's agents call (agents_config/pricing.py); None: "n/a"."""
     if team.backend.offline:
         return 0.0
-    model = team.triage.model
-    return estimate_cost(model, usage.input_tokens, usage.output_tokens) if isinstance(model, str) else None
+    return estimate_turn_cost({team.model_name(name) for name in agent_names}, usage.input_tokens, usage.output_tokens)

@@ -179,7 +179,7 @@ def _with(**changes) -> str:
         (_with(messages=[{"role": "tool", "content": "x"}]), "'messages' must be"),
         (_with(messages="hello"), "'messages' must be"),
         (_with(feedback=[1]), "'feedback' must be"),
-        (_with(refunds={"INV-1": 5}), "'refunds' must"),
+        (_with(tool_state=["INV-1"]), "'tool_state' must"),
     ],
 )
 async def test_a_malformed_import_is_refused_and_changes_nothing(runtime, tmp_path, text, problem):

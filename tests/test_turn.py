@@ -16,6 +16,7 @@ from agents import Agent, AgentHooks, Model, ModelProvider
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agents_config import AgentTeam, Backend, build_team
+from agents_config.demo import DemoChatState
 from agents_config.demo_model import DemoModel
 from agents_config.tools import lookup_invoice
 from conversations import open_store
@@ -112,7 +113,9 @@ def counting_team(tokens_per_second: float = 0) -> tuple[AgentTeam, CountingDemo
 
 def solo_team(model: Model, **agent_options: Any) -> AgentTeam:
     agent = Agent(name="Solo Agent", instructions="Answer briefly.", **agent_options)
-    return AgentTeam(triage=agent, by_name={agent.name: agent}, backend=Backend(label="test", provider=OneModelProvider(model)))
+    # The demo's chat state, because these agents use the demo's tools (they read its run context).
+    return AgentTeam(start=agent, by_name={agent.name: agent}, backend=Backend(label="test", provider=OneModelProvider(model)),
+                     hooks=DemoChatState())
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ Imports come from anyone: every field is validated, and what is displayed again 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from jinja2 import Environment
 from markdown_it import MarkdownIt
 
 from conversations import Conversation, ConversationStore, StoreError
-from streaming.recording import read_capped
+from conversations.history import MAX_HISTORY_ITEMS, check_history
+from streaming.recording import read_capped, scrub
 from streaming.turn import MAX_KEPT_STATS
 
 from .safe_markdown import safe_markdown
@@ -26,13 +29,10 @@ EXPORT_KIND = "agent-chat-export"
 EXPORT_VERSION = 1
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_MESSAGES = 2000
-MAX_ITEMS = 5000
+MAX_ITEMS = MAX_HISTORY_ITEMS
 MAX_TEXT_CHARS = 100_000
 _ROLES = ("user", "assistant")
 _METADATA_KEYS = ("title", "id", "parent_id", "status", "duration", "log")
-# SDK input items a chat may carry. System/developer messages are instructions, not chat history:
-# an imported file must not be able to rewrite the agents' instructions.
-_ITEM_ROLES = ("user", "assistant")
 
 
 class ChatImportError(ValueError):
@@ -84,15 +84,16 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "agent": conversation.agent if conversation is not None else None,
         "input_list": items,
-        "refunds": dict(state.get("refunds", {})),
+        "tool_state": dict(state.get("tool_state") or {}),  # the agents' per-chat tool state (agents_config.team)
         "messages": plain_messages(history),
         "stats": list(state.get("turn_stats", [])),
         "feedback": list(state.get("feedback", [])),
     }
 
 
-def export_json(export: dict[str, Any]) -> str:
-    return json.dumps(export, ensure_ascii=False, indent=1, default=str)
+def export_json(export: dict[str, Any], known_secrets: Iterable[str] = ()) -> str:
+    """The export as JSON text, with key-like text and the given secrets redacted (as recordings are)."""
+    return json.dumps(scrub(export, known_secrets), ensure_ascii=False, indent=1, default=str)
 
 
 # --- the HTML page --------------------------------------------------------------------------------
@@ -235,15 +236,6 @@ def render_html(export: dict[str, Any]) -> str:
 # --- importing ------------------------------------------------------------------------------------
 
 
-def _valid_item(item: Any) -> bool:
-    if not isinstance(item, dict):
-        return False
-    role, kind = item.get("role"), item.get("type")
-    if role is not None:
-        return role in _ITEM_ROLES
-    return isinstance(kind, str) and bool(kind)
-
-
 def _valid_message(message: Any) -> bool:
     return (
         isinstance(message, dict)
@@ -261,6 +253,8 @@ def parse_export(data: bytes | str, max_bytes: int = MAX_IMPORT_BYTES) -> dict[s
         export = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ChatImportError("The file is not valid JSON, so it is not a chat export.") from None
+    except RecursionError:  # thousands of nested brackets: no export of this app looks like that
+        raise ChatImportError("The file nests too deeply to be a chat export.") from None
     if not isinstance(export, dict) or export.get("kind") != EXPORT_KIND:
         raise ChatImportError("This JSON is not a chat export of this app.")
     if export.get("version") != EXPORT_VERSION:
@@ -271,17 +265,17 @@ def parse_export(data: bytes | str, max_bytes: int = MAX_IMPORT_BYTES) -> dict[s
     if agent is not None and not isinstance(agent, str):
         raise ChatImportError("'agent' must be the name of an agent.")
     items, messages = export.get("input_list"), export.get("messages")
-    if not isinstance(items, list) or len(items) > MAX_ITEMS or not all(map(_valid_item, items)):
-        raise ChatImportError("'input_list' must be a list of conversation items (user and assistant turns, tool calls).")
+    problem = check_history(items)
+    if problem:
+        raise ChatImportError(problem)
     if not isinstance(messages, list) or len(messages) > MAX_MESSAGES or not all(map(_valid_message, messages)):
         raise ChatImportError("'messages' must be a list of {role: user|assistant, content, metadata} messages.")
     for key in ("stats", "feedback"):
         value = export.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ChatImportError(f"'{key}' must be a list of objects.")
-    refunds = export.get("refunds", {})
-    if not isinstance(refunds, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in refunds.items()):
-        raise ChatImportError("'refunds' must map invoice ids to refund ids.")
+    if not isinstance(export.get("tool_state", {}), dict):  # its contents are the agents' to check
+        raise ChatImportError("'tool_state' must be an object.")
     return export
 
 
@@ -310,18 +304,28 @@ async def import_file(
 
     Nothing is written to the store unless the whole file is valid.
     """
-    export = parse_export(read_capped(path, MAX_IMPORT_BYTES, ChatImportError))
+    def read() -> dict[str, Any]:
+        return parse_export(read_capped(path, MAX_IMPORT_BYTES, ChatImportError))
+
+    export = await asyncio.to_thread(read)  # off the event loop: parsing 2 MB takes a while
     messages = inert_messages(export["messages"])
     return messages, await restore(store, export, known_agents)
 
 
 async def restore(store: ConversationStore, export: dict[str, Any], known_agents: set[str]) -> Conversation:
-    """A new conversation holding the export's items, agent, refunds, stats and feedback."""
+    """A new conversation holding the export's items, agent, tool state, stats and feedback.
+
+    Every way a file's history enters the store (an import, a replay) comes through here, so the
+    history is checked here too, whatever the caller checked before: a `ChatImportError` changes nothing.
+    """
+    problem = check_history(export.get("input_list"))
+    if problem:
+        raise ChatImportError(problem)
     conversation = await store.create()
     agent = export.get("agent")
     conversation.agent = agent if agent in known_agents else None
     conversation.state.update(
-        refunds=dict(export.get("refunds", {})),
+        tool_state=dict(export.get("tool_state", {})),
         turn_stats=list(export.get("stats", []))[-MAX_KEPT_STATS:],
         feedback=list(export.get("feedback", [])),
     )

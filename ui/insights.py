@@ -10,9 +10,8 @@ import re
 from typing import Any
 
 import gradio as gr
-from agents import Agent, Handoff
-
 from agents_config import AgentTeam
+from agents_config.graph import links, plain_tools, tool_label
 
 # Each kind of span: its bar colour and the plain words the legend and the rows use.
 _KINDS = {
@@ -38,26 +37,40 @@ def _node_id(name: str) -> str:
     return re.sub(r"\W+", "_", name).strip("_").lower() or "node"
 
 
+def _label(text: str) -> str:
+    """Text inside a quoted Mermaid label: a double quote would end it (Mermaid's own entity instead)."""
+    return text.replace('"', "#quot;")
+
+
 def agent_graph(team: AgentTeam, active: str | None = None) -> str:
-    """A Mermaid flowchart (rendered by Gradio's Markdown) of agents, handoffs and tools.
+    """A Mermaid flowchart (rendered by Gradio's Markdown) of agents, handoffs, agents used as tools,
+    tools and MCP servers: every agent reachable from the start agent.
 
     Mermaid does the layout; the answering agent is highlighted.
     """
     lines = ["```mermaid", "flowchart LR"]
-    for agent in team.by_name.values():
-        lines.append(f'  {_node_id(agent.name)}["{agent.name}"]')
-    for agent in team.by_name.values():
-        for target in agent.handoffs:
-            name = target.name if isinstance(target, Agent) else target.agent_name if isinstance(target, Handoff) else str(target)
-            lines.append(f"  {_node_id(agent.name)} -->|handoff| {_node_id(name)}")
-        for tool in agent.tools:
-            tool_id = f"tool_{_node_id(tool.name)}"
-            lines.append(f'  {tool_id}(["🛠️ {tool.name}"])')
-            lines.append(f"  {_node_id(agent.name)} -.- {tool_id}")
+    agents = list(team.by_name.values())
+    for agent in agents:
+        lines.append(f'  {_node_id(agent.name)}["{_label(agent.name)}"]')
+    tools: set[str] = set()
+    for agent in agents:
+        node = _node_id(agent.name)
+        for link in links(agent):
+            arrow = "-->|handoff|" if link.kind == "handoff" else f'-->|"as tool: {_label(link.label)}"|'
+            lines.append(f"  {node} {arrow} {_node_id(link.target.name)}")
+        for tool in plain_tools(agent):
+            tool_id = f"tool_{_node_id(tool_label(tool))}"
+            tools.add(tool_id)
+            lines.append(f'  {tool_id}(["🛠️ {_label(tool_label(tool))}"])')
+            lines.append(f"  {node} -.- {tool_id}")
+        for server in agent.mcp_servers:
+            server_id = f"tool_mcp_{_node_id(server.name)}"
+            tools.add(server_id)
+            lines.append(f'  {server_id}[("🔌 MCP: {_label(server.name)}")]')
+            lines.append(f"  {node} -.- {server_id}")
     lines.extend(GRAPH_STYLE)
-    tools = sorted({f"tool_{_node_id(t.name)}" for a in team.by_name.values() for t in a.tools})
     if tools:
-        lines.append(f"  class {','.join(tools)} tool")
+        lines.append(f"  class {','.join(sorted(tools))} tool")
     if active in team.by_name:
         lines.append(f"  class {_node_id(active)} active")
     lines.append("```")

@@ -7,8 +7,12 @@ changes; a bad one gets a warning and the chat stays as it was.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
+import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,7 @@ from conversations import StoreError
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import Done, ViewEvent
-from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording
+from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording, scrub
 from streaming.replay import clamp_speed, replay_events, replay_note
 from streaming.stats import TurnStats
 
@@ -41,6 +45,21 @@ CONFIRM_AND_SCROLL_JS = """(...inputs) => {
   if (ok) document.getElementById('chatbot')?.scrollIntoView({behavior: 'smooth', block: 'start'});
   return [...inputs.slice(0, -1), ok];
 }"""
+EXPORTS = Path(tempfile.gettempdir()) / "agent-chat-exports"
+EXPORT_KEEP_SECONDS = 15 * 60  # Gradio copies a download into its own cache at once; ours is only a hand-over
+
+
+def export_folder(now: float | None = None) -> Path:
+    """A new folder for one export; folders of exports older than EXPORT_KEEP_SECONDS are deleted first."""
+    now = time.time() if now is None else now
+    EXPORTS.mkdir(exist_ok=True)
+    for old in EXPORTS.iterdir():
+        try:
+            if now - old.stat().st_mtime > EXPORT_KEEP_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="chat-export-", dir=EXPORTS))
 
 
 @dataclass(frozen=True)
@@ -110,16 +129,18 @@ class _PanelFeed:
         return data
 
 
-def _bundled_recordings() -> list[tuple[str, Recording]]:
-    """The recordings shipped with the app, each with a button label (its question); unreadable ones are left out."""
+def _bundled_recordings() -> list[tuple[str, Path]]:
+    """The recordings shipped with the app, each with a button label: its question, read from the header line
+    alone (the whole file is loaded and checked in a thread when clicked, like an upload)."""
     found = []
     for path in sorted(BUNDLED.glob("*.jsonl"))[:MAX_BUNDLED]:
         try:
-            recording = load_recording(path, MAX_RECORDING_BYTES)
-        except RecordingError:
+            with path.open(encoding="utf-8") as file:
+                question = " ".join(str(json.loads(file.readline(4096)).get("message", "")).split())
+        except (OSError, ValueError, AttributeError):
             continue
-        question = " ".join(recording.message.split())
-        found.append((f"▶ {question if len(question) <= 60 else question[:59] + '…'}", recording))
+        if question:
+            found.append((f"▶ {question if len(question) <= 60 else question[:59] + '…'}", path))
     return found
 
 
@@ -162,6 +183,7 @@ def build_record_replay_panel(
     """
     store = runtime.store
     known_agents = set(runtime.team.by_name)
+    known_secrets = tuple(s for s in (runtime.settings.openai_api_key, runtime.settings.app_password) if s)
     chat_outputs = [chat.chatbot, chat.chatbot_state, chat_id]
     replay_outputs = chat_outputs + ([insight] if insight is not None else [])
 
@@ -175,6 +197,10 @@ def build_record_replay_panel(
     async def replay(recording: Recording, speed: float):
         try:
             new_id = await continue_from(recording.input_list, recording.final_agent)
+        except ChatImportError as exc:  # the recording's history breaks the import's rules: not replayed
+            gr.Warning(f"Not replayed: {exc}")
+            yield _skips(len(replay_outputs))
+            return
         except StoreError as exc:
             gr.Warning(str(exc))
             new_id = None
@@ -200,7 +226,8 @@ def build_record_replay_panel(
             yield _skips(len(replay_outputs))
             return
         try:
-            recording = load_recording(path, MAX_RECORDING_BYTES)
+            # Parsed in a thread: a large recording takes seconds, and the event loop serves everyone.
+            recording = await asyncio.to_thread(load_recording, path, MAX_RECORDING_BYTES)
         except RecordingError as exc:
             gr.Warning(f"Not replayed: {exc}")
             yield _skips(len(replay_outputs))
@@ -208,12 +235,9 @@ def build_record_replay_panel(
         async for update in replay(recording, speed):
             yield update
 
-    def bundled_replay(recording: Recording):
+    def bundled_replay(path: Path):
         async def on_bundled_replay(speed: float, confirmed: bool = True):
-            if not confirmed:
-                yield _skips(len(replay_outputs))
-                return
-            async for update in replay(recording, speed):
+            async for update in on_replay(str(path), speed, confirmed):
                 yield update
 
         return on_bundled_replay
@@ -222,25 +246,26 @@ def build_record_replay_panel(
         async for update in replay(autoplay.recording, autoplay.speed):  # type: ignore[union-attr]
             yield update
 
-    async def on_export(chat_value: list[Any], chat_key: str | None, fmt: str) -> Any:
+    async def on_export(chat_value: list[Any], chat_key: str | None, fmt: str) -> str | None:
         try:
-            export = await build_export(store, chat_key, chat_value)
+            # Redacted like recordings: a key pasted into a message must not leave in a file.
+            export = scrub(await build_export(store, chat_key, chat_value), known_secrets)
         except StoreError as exc:
             gr.Warning(str(exc))
-            return gr.skip()
-        folder = Path(tempfile.mkdtemp(prefix="chat-export-"))
+            return None
+        folder = export_folder()
         if fmt == "html":
             path = folder / "chat.html"
             path.write_text(render_html(export), encoding="utf-8")
         else:
             path = folder / "chat.json"
             path.write_text(export_json(export), encoding="utf-8")
-        return gr.update(value=str(path), visible=True)  # the download box shows up only with a file in it
+        return str(path)
 
-    async def on_export_json(chat_value: list[Any], chat_key: str | None) -> Any:
+    async def on_export_json(chat_value: list[Any], chat_key: str | None) -> str | None:
         return await on_export(chat_value, chat_key, "json")
 
-    async def on_export_html(chat_value: list[Any], chat_key: str | None) -> Any:
+    async def on_export_html(chat_value: list[Any], chat_key: str | None) -> str | None:
         return await on_export(chat_value, chat_key, "html")
 
     async def on_import(upload: Any):
@@ -266,7 +291,7 @@ def build_record_replay_panel(
         if bundled:
             gr.Markdown("**Replay a recorded run** (nothing is called while it plays; the chat can go on afterwards):")
             with gr.Row(elem_id="bundled-replays"):
-                bundled_buttons = [(gr.Button(label, size="sm", variant="secondary"), rec) for label, rec in bundled]
+                bundled_buttons = [(gr.Button(label, size="sm", variant="secondary"), path) for label, path in bundled]
         with gr.Row():
             replay_file = gr.File(label="Or replay your own recording (.jsonl)", file_types=[".jsonl"], type="filepath", height=120)
             replay_button = gr.Button("⏪ Replay this file", scale=0, min_width=180)
@@ -285,11 +310,14 @@ def build_record_replay_panel(
 
     replay_button.click(on_replay, [replay_file, speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
                         api_visibility="private")
-    for button, recording in bundled_buttons:
-        button.click(bundled_replay(recording), [speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
+    for button, path in bundled_buttons:
+        button.click(bundled_replay(path), [speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
                      api_visibility="private")
-    export_json_button.click(on_export_json, [chat.chatbot, chat_id_box], download, api_visibility="private")
-    export_html_button.click(on_export_html, [chat.chatbot, chat_id_box], download, api_visibility="private")
+    for button, export in ((export_json_button, on_export_json), (export_html_button, on_export_html)):
+        # The download box shows up only with a file in it (empty, it looked like a drop zone).
+        button.click(export, [chat.chatbot, chat_id_box], download, api_visibility="private").then(
+            lambda path: gr.update(visible=bool(path)), download, download, queue=False, api_visibility="private"
+        )
     import_upload.upload(on_import, [import_upload], chat_outputs, api_visibility="private")
     comment_button.click(make_comment_handler(store), [chat_id_box, comment], comment, api_visibility="private")
     liked = chat.chatbot.like(make_like_handler(store), [chat_id_box], None, api_visibility="private")
