@@ -145,6 +145,9 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         docs_url="/docs",
     )
     app.include_router(build_router(runtime))
+    # FastAPIOffline serves /docs and /redoc itself and leaves these unset: name them, so protect_docs covers
+    # them exactly as it covers FastAPI's own docs pages.
+    app.docs_url, app.redoc_url = "/docs", "/redoc"
     protect_docs(app, password)
     throttle_logins(app, password)  # the UI's /login and the API's password alike
 
