@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
 from agents_config import Settings
+from http_api.agui import build_agui_router
 from http_api.auth import password_checker, protect_docs, require_password
 from http_api.routes import build_router
 from runtime import Runtime
@@ -122,6 +123,7 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         docs_url="/docs",
     )
     app.include_router(build_router(runtime))
+    app.include_router(build_agui_router(runtime))  # POST /agui, behind the same password
     protect_docs(app, password)
 
     @app.get("/client", include_in_schema=False)
