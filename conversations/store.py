@@ -138,9 +138,9 @@ class ConversationStore(abc.ABC):
         named = conversation_id is not None
         conversation_id = conversation_id if named else new_conversation_id()
         conversation = Conversation(conversation_id, self._session(conversation_id))
+        await self.save(conversation)  # first: it also makes a new database's tables
         if named:
             await self._guard(conversation.session.clear_session())
-        await self.save(conversation)
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation | None:

@@ -26,6 +26,7 @@ import streaming.events as view_events
 from http_api.agui import AguiRun
 from streaming.events import AgentUpdated, Done, Error, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput, Usage
 from tests.browser import in_ci
+from tests.test_stores import store_url  # noqa: F401 - a fixture: SQLite file, Redis, PostgreSQL
 from tests.test_http_api import BILLING, TIMEOUT, Server, _basic, _counting_server, assert_detail, tasks_awaiting, wait_until
 
 JS = Path(__file__).resolve().parent / "agui_js"
@@ -492,13 +493,14 @@ def test_official_client_approval_round_trip(fast, decision):
         assert ran
 
 
-async def test_a_named_new_conversation_starts_empty():
+async def test_a_named_new_conversation_starts_empty(store_url):
     """An unknown threadId starts a new conversation under that id, without items an expired chat left there."""
     from conversations import open_store
 
-    store = open_store(":memory:", 3600)
+    store = open_store(store_url, 3600)
     try:
         thread = new_thread()
+        assert await store.get(thread) is None
         await store._session(thread).add_items([{"role": "user", "content": "left over by an expired chat"}])
         conversation = await store.create(thread)
         assert conversation.id == thread and await store.items(conversation) == []
