@@ -23,6 +23,7 @@ from pydantic import TypeAdapter
 
 import runtime as runtime_module
 import streaming.events as view_events
+from http_api import routes
 from http_api.agui import AguiRun
 from streaming.events import AgentUpdated, Done, Error, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput, Usage
 from tests.browser import in_ci
@@ -421,6 +422,21 @@ def test_official_client_sees_guardrails_and_errors(fast, stalling):
     (run,) = out["runs"]
     assert run["events"][-1]["type"] == "RUN_ERROR" and "AGENT_STALL_TIMEOUT" in run["events"][-1]["message"]
     wait_until(lambda: not stalling.runtime.store.is_busy(out["threadId"]), 5, "the stalled run to release the thread")
+
+
+@pytest.fixture
+def pausing() -> Iterator[Server]:
+    yield from _counting_server(demo_tokens_per_second=0, demo_tool_latency=1.5)  # each tool takes 1.5 s
+
+
+def test_keepalive_comments_between_events_do_not_disturb_the_client(pausing, monkeypatch):
+    monkeypatch.setattr(routes, "KEEPALIVE_SECONDS", 0.2)  # read per response
+    with httpx.stream("POST", pausing.url + "agui", json=run_input(BILLING), timeout=TIMEOUT) as response:
+        raw = response.read().decode()
+    assert "\n: ping" in raw or raw.startswith(": ping"), "no keep-alive comment while a tool ran"
+    assert parse_agui(raw)[-1]["type"] == "RUN_FINISHED"
+    (run,) = run_js(pausing.url, [{"say": BILLING}])["runs"]
+    assert run["error"] is None and run["events"][-1]["type"] == "RUN_FINISHED"
 
 
 @pytest.fixture(scope="module")
