@@ -27,6 +27,8 @@ from fastapi.responses import FileResponse
 from agents_config import AgentsModule, ConfigError, Settings
 from agents_config.mcp import McpStartError
 from conversations import StoreConfigError
+from http_api.admission import Admission
+from http_api.agui import build_agui_router
 from http_api.auth import password_checker, protect_docs, require_password, throttle_logins
 from http_api.routes import build_router
 from runtime import Runtime
@@ -127,7 +129,9 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         dependencies=[require_password(password)],
         docs_url="/docs",
     )
-    app.include_router(build_router(runtime))
+    admission = Admission.like_the_ui(runtime.settings.concurrency_limit)  # one bound for every API route
+    app.include_router(build_router(runtime, admission))
+    app.include_router(build_agui_router(runtime, admission))  # POST /agui, behind the same password
     protect_docs(app, password)
     throttle_logins(app, password)  # the UI's /login and the API's password alike
 

@@ -142,11 +142,19 @@ class ConversationStore(abc.ABC):
     async def _drop_lease(self, conversation_id: str, token: str) -> None:  # noqa: B027
         pass
 
-    async def create(self) -> Conversation:
+    async def create(self, conversation_id: str | None = None) -> Conversation:
+        """A new conversation; under `conversation_id` when a client names it (AG-UI's threadId).
+
+        A named one starts empty even if an expired chat not yet swept left items under that id.
+        Call it for a named id while holding `turn(conversation_id)`, so two first requests cannot both create.
+        """
         await self._maybe_sweep()
-        conversation_id = new_conversation_id()
+        named = conversation_id is not None
+        conversation_id = conversation_id if named else new_conversation_id()
         conversation = Conversation(conversation_id, self._session(conversation_id))
-        await self.save(conversation)
+        await self.save(conversation)  # first: it also makes a new database's tables
+        if named:
+            await self._guard(conversation.session.clear_session())
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation | None:

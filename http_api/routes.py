@@ -17,18 +17,15 @@ starts, so a second request for a busy conversation gets a plain `409` JSON answ
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, HTTPException, Request
-from starlette.requests import ClientDisconnect
 from sse_starlette import EventSourceResponse
 
-from conversations import Conversation, ConversationBusy, StoreError
+from conversations import Conversation, StoreError
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.errors import describe
@@ -36,13 +33,11 @@ from streaming.events import Done, Error, SessionStarted, ViewEvent, to_json
 
 from .admission import Admission, bounded
 from .schemas import ChatRequest, ChatResponse, ErrorDetail
+from .turns import TurnStream, claim_turn, read_json
 
-MAX_BODY_BYTES = 64 * 1024
-BODY_SECONDS = 15  # to receive a whole (small) body
 SSE_INTERVAL = 0.05  # text deltas coalesced into at most ~20 events a second
 KEEPALIVE_SECONDS = 15  # a comment line now and then, so proxies do not cut a long tool call
 SSE_LINE_END = "\n"  # plain "\n": the simplest readers split events on "\n\n"
-CLEANUP_SECONDS = 10  # bound on cancelling a run and releasing its chat after a disconnect
 
 _ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 408, 409, 413, 422, 503)}  # 503: store down, or busy
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
@@ -50,26 +45,7 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
 
 async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     """Parse and check the body by hand, so every bad input gets a clear 4xx (and a huge one is never read whole)."""
-    too_big = HTTPException(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB.")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_big
-    body = bytearray()
-    try:
-        # A body shorter than its Content-Length would hold the connection forever: give it a deadline.
-        async with asyncio.timeout(BODY_SECONDS):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    raise too_big
-    except TimeoutError:
-        raise HTTPException(408, f"The request body did not arrive within {BODY_SECONDS} s.") from None
-    except ClientDisconnect:  # the client left half-way: nothing to answer, nothing to log
-        raise HTTPException(400, "The request body ended early.") from None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested arrays
-        raise HTTPException(400, "The body is not valid JSON.") from None
+    data = await read_json(request)
     if not isinstance(data, dict):
         raise HTTPException(422, 'The body must be a JSON object like {"message": "Hi"}.')
     if "message" not in data:
@@ -99,14 +75,7 @@ async def _conversation(runtime: Runtime, session_id: str | None) -> Conversatio
 
 async def _claim_turn(runtime: Runtime, conversation: Conversation) -> AsyncExitStack:
     """Hold the conversation's turn lock until the returned stack is closed; 409 when it is taken."""
-    claim = AsyncExitStack()
-    try:
-        await claim.enter_async_context(runtime.store.turn(conversation.id))
-    except ConversationBusy:
-        raise HTTPException(409, "This conversation is still answering the previous message; wait for its done event.") from None
-    except StoreError as exc:  # the store went away between finding the chat and claiming it
-        raise HTTPException(503, str(exc)) from None
-    return claim
+    return await claim_turn(runtime, conversation.id)
 
 
 def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
@@ -114,10 +83,9 @@ def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(data, ensure_ascii=False)}
 
 
-def build_router(runtime: Runtime) -> APIRouter:
+def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
+    """The chat routes; `admission` bounds the turns they run (shared with /agui)."""
     router = APIRouter(tags=["chat"])
-    limit = runtime.settings.concurrency_limit
-    admission = Admission(running=limit, waiting=limit * 4)  # the Gradio queue's bound (app.py)
 
     def turn_batches(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
         return batches(bounded(admission, runtime.turn(conversation, message)), SSE_INTERVAL)
@@ -146,36 +114,17 @@ def build_router(runtime: Runtime) -> APIRouter:
         conversation, claim = await admitted_claim(body)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            turn = turn_batches(conversation, body.message)
-            step: asyncio.Future[list[ViewEvent]] | None = None
+            turn = TurnStream(turn_batches(conversation, body.message), claim)
             try:
                 yield _sse(SessionStarted(conversation.id))
-                while True:
-                    # A disconnect cancels this generator inside an anyio scope that re-cancels every
-                    # await until it exits. Awaiting the turn directly would pass each of those
-                    # cancellations on to the run's own clean-up (saving the chat, a DB write) and cut it
-                    # short; so each step runs in its own task behind a shield, cancelled once below.
-                    step = asyncio.ensure_future(anext(turn))
-                    try:
-                        batch = await asyncio.shield(step)
-                    except StopAsyncIteration:
-                        break
-                    step = None
+                async for batch in turn:
                     for event in batch:
                         yield _sse(event)
             except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, end with done
                 yield _sse(Error(describe(exc)))
                 yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.start.name))
             finally:
-                # Shielded so that after a disconnect the run is cancelled now (not when the generator
-                # is collected) and the turn lock and store lease are really released (a half-done
-                # lease release would block the chat for the lease's lifetime).
-                with anyio.move_on_after(CLEANUP_SECONDS, shield=True):
-                    if step is not None and not step.done():
-                        step.cancel()
-                        await asyncio.wait({step})
-                    await turn.aclose()
-                    await claim.aclose()
+                await turn.aclose()  # cancels the run after a disconnect and releases the chat (see TurnStream)
 
         return EventSourceResponse(
             stream(),
