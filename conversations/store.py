@@ -48,8 +48,22 @@ class Conversation:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-async def guard(awaitable):
-    """Await a store operation; any backend failure becomes a `StoreError` with a safe message."""
+_RUNNING: set[asyncio.Future] = set()  # store operations finishing after their caller was cancelled
+
+
+async def guard(awaitable, shield: bool = True):
+    """Await a store operation; any backend failure becomes a `StoreError` with a safe message.
+
+    The operation itself is shielded: a cancelled turn (Stop, a dropped client) stops waiting at once,
+    but the operation runs to its end. Cancelled half-way, the SQL pool tears its connection down in a
+    task nobody keeps (aiosqlite: "Task was destroyed but it is pending"), and a write is left half done.
+    Not for taking a lease (`shield=False`): one taken after its taker left would block the chat.
+    """
+    if shield:
+        operation = asyncio.ensure_future(awaitable)
+        _RUNNING.add(operation)
+        operation.add_done_callback(_finished)
+        awaitable = asyncio.shield(operation)
     try:
         return await awaitable
     except (StoreError, asyncio.CancelledError):
@@ -57,6 +71,12 @@ async def guard(awaitable):
     except Exception as exc:
         log.warning("conversation store failed: %s", type(exc).__name__)
         raise StoreError(STORE_DOWN) from exc
+
+
+def _finished(operation: asyncio.Future) -> None:
+    _RUNNING.discard(operation)
+    if not operation.cancelled():
+        operation.exception()  # retrieved: a failure after the caller left is not "never retrieved"
 
 
 class GuardedSession:
@@ -216,7 +236,7 @@ class ConversationStore(abc.ABC):
                 with contextlib.suppress(Exception):
                     await self._drop_lease(conversation_id, stale)
             token = secrets.token_hex(16)
-            if not await self._guard(self._take_lease(conversation_id, token)):
+            if not await self._guard(self._take_lease(conversation_id, token), shield=False):
                 raise ConversationBusy(BUSY)
             keeper = asyncio.create_task(self._keep_lease(conversation_id, token))
             try:
