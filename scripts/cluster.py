@@ -135,6 +135,7 @@ class Cluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)  # the logs go too; the command line keeps them
 
 
 def _spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:

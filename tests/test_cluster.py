@@ -19,6 +19,7 @@ import pytest
 
 from scripts.cluster import Cluster, missing_programs, start
 from tests.browser import GradioChat, chromium_missing_reason, in_ci, launch
+from tests.test_ui_e2e import Chat as GradioClientChat
 
 pytestmark = pytest.mark.cluster
 
@@ -137,6 +138,9 @@ def test_a_browser_chat_sticks_to_one_replica_and_api_chats_use_both(healthy, br
     assert len(upstreams.of("/gradio_api/")) == 1, upstreams.seen
     assert upstreams.of("/gradio_api/queue/join") == upstreams.of("/gradio_api/queue/data")
     context.close()
+
+    # gradio_client keeps no cookie: nginx hashes its requests on the client address instead.
+    assert "RF-1001" in GradioClientChat(healthy.url).ask(BILLING)[-1]["content"]
 
     answered = set()
     for _ in range(4):
