@@ -216,6 +216,10 @@ def start(replicas: int = 2, port: int = 0, env: dict[str, str] | None = None, t
         nginx_port = port or free_port()
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (folder / sub).mkdir()
+            if os.geteuid() == 0:  # started by root, nginx's workers run as `nobody`: let them use the temp dirs
+                (folder / sub).chmod(0o1777)
+        if os.geteuid() == 0:
+            folder.chmod(0o755)
         conf = folder / "nginx.conf"
         conf.write_text(render_nginx_conf(folder, f"127.0.0.1:{nginx_port}", [r.port for r in started]))
         nginx_log = folder / "error.log"
