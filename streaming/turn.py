@@ -19,7 +19,8 @@ from agents_config.pricing import estimate_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
-from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from . import approvals as approvals_store
+from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
@@ -40,22 +41,38 @@ async def run_turn(
     team: AgentTeam,
     store: ConversationStore,
     conversation: Conversation,
-    message: str,
+    message: str | None,
     limits: TurnLimits = TurnLimits(),
+    approvals: dict[str, str] | None = None,
 ) -> AsyncIterator[ViewEvent]:
     """Stream one turn as view events. The last event is always `Done`, after an `Error` if any.
 
-    Closing or cancelling the consumer cancels the run: `result.cancel()` runs in `finally`,
-    because the SDK keeps calling the model and tools while a consumer is suspended elsewhere.
+    `approvals` ({call_id: "approve" | "reject"}, with no message) resumes a run that waits for a
+    person's decision (see streaming/approvals.py); such a run ends with `ApprovalRequired` events
+    and a `Done` listing them. Closing or cancelling the consumer cancels the run: `result.cancel()`
+    runs in `finally`, because the SDK keeps calling the model and tools while a consumer is suspended.
     """
+    refused = await _refused(store, conversation, message, approvals)
+    if refused is not None:
+        yield Error(refused)
+        yield Done(final="", last_agent=team.agent(conversation.agent).name)
+        return
     context = ChatContext(refunds=dict(conversation.state.get("refunds", {})), tool_latency=limits.tool_latency)
+    context.cancellations = list(conversation.state.get("cancellations", []))
     agent = team.agent(conversation.agent)
     segment = ""  # text of the agent answering now; the final answer is the last segment
     stats = TurnStats()
+    waiting: list[ApprovalRequired] = []
     async with team.backend.run_config() as run_config:
+        try:
+            start = message if approvals is None else await approvals_store.claim(team, store, conversation, approvals, context)
+        except StoreError as exc:
+            yield Error(str(exc))
+            yield Done(final="", last_agent=agent.name)
+            return
         result = Runner.run_streamed(
             agent,
-            message,
+            start,
             context=context,
             session=conversation.session,
             max_turns=limits.max_turns,
@@ -95,29 +112,20 @@ async def run_turn(
             else:
                 if isinstance(result.final_output, str) and result.final_output:
                     segment = result.final_output
+                # The run stopped on tools that need a person's decision: keep it with the chat.
+                waiting = approvals_store.park(conversation, result)
             interrupted = False
         finally:
             result.cancel()
-            conversation.agent = result.last_agent.name
             conversation.state["refunds"] = context.refunds
-            # Who answered each turn, so undoing turns can also restore who answers next.
-            conversation.state.setdefault("turn_agents", []).append(conversation.agent)
+            _note_agent(conversation, result.last_agent.name, resumed=approvals is not None)
+            conversation.state["cancellations"] = context.cancellations
             if interrupted:
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
-    usage = result.context_wrapper.usage
-    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage))
-    trace_id = result.trace.trace_id if result.trace is not None else None
-    done = Done(
-        final=segment,
-        last_agent=result.last_agent.name,
-        usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
-        stats=stats.to_json(),
-        trace=spans_to_json(turn_spans(trace_id)),
-        trace_id=trace_id,
-    )
+    done = _done(team, result, stats, segment, waiting)
     # Kept with the chat (bounded) so an export can show every turn's figures.
     conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
     try:
@@ -125,7 +133,46 @@ async def run_turn(
     except StoreError as exc:
         if not store_failed:  # one note for one outage, not one per attempt
             yield Error(str(exc))
+    # After the save: a consumer cancelled while these are shown leaves the decision waiting, not lost.
+    for call in waiting:
+        yield call
     yield done
+
+
+def _note_agent(conversation: Conversation, agent: str, *, resumed: bool) -> None:
+    """Who answered each turn, so undoing turns can also restore who answers next."""
+    conversation.agent = agent
+    turn_agents = conversation.state.setdefault("turn_agents", [])
+    if resumed and turn_agents:  # a resumed run finishes its turn; it is not a new one
+        turn_agents[-1] = agent
+    else:
+        turn_agents.append(agent)
+
+
+def _done(team: AgentTeam, result, stats: TurnStats, segment: str, waiting: list[ApprovalRequired]) -> Done:
+    usage = result.context_wrapper.usage
+    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage))
+    trace_id = result.trace.trace_id if result.trace is not None else None
+    return Done(
+        final=segment,
+        last_agent=result.last_agent.name,
+        usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
+        stats=stats.to_json(),
+        trace=spans_to_json(turn_spans(trace_id)),
+        trace_id=trace_id,
+        awaiting_approval=[call.call_id for call in waiting],
+    )
+
+
+async def _refused(
+    store: ConversationStore, conversation: Conversation, message: str | None, approvals: dict[str, str] | None
+) -> str | None:
+    """Why this turn must not run, checked on the store's current copy of the chat (see approvals.refresh)."""
+    try:
+        await approvals_store.refresh(store, conversation)
+    except StoreError as exc:
+        return str(exc)
+    return approvals_store.problem(conversation, message, approvals)
 
 
 def _cost(team: AgentTeam, usage) -> float | None:
