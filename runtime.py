@@ -11,6 +11,7 @@ from streaming.events import ViewEvent
 from streaming.recording import record_turn
 from streaming.tracing import install_collector
 from streaming.approvals import problem as approvals_problem, summary as approval_summary
+from streaming.transcript import keep_transcript
 from streaming.turn import TurnLimits, run_turn
 
 
@@ -50,7 +51,7 @@ class Runtime:
         decisions resumes (see streaming/approvals.py).
         """
         text = message.strip() if message is not None else None
-        events = run_turn(self.team, self.store, conversation, text, self.limits, approvals)
+        events = keep_transcript(run_turn(self.team, self.store, conversation, text, self.limits, approvals), conversation, text, approvals)
         return record_turn(events, self.settings, self.team.backend.label, conversation, text or approval_summary(approvals))
 
     def turn_problem(

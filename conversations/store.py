@@ -80,6 +80,14 @@ class GuardedSession:
         await guard(super().clear_session())  # type: ignore[misc]
 
 
+def _drop_shown_turns(turns: list[dict[str, Any]], count: int) -> None:
+    """Drop the newest `count` asked turns of a transcript (streaming/transcript.py), with the runs
+    resumed after them, so a reload does not redraw turns that were undone."""
+    while count > 0 and turns:
+        if turns.pop().get("user") is not None:
+            count -= 1
+
+
 def new_conversation_id() -> str:
     # Ids are capabilities (whoever has one can continue the chat), so they must be unguessable.
     return secrets.token_urlsafe(18)
@@ -166,6 +174,7 @@ class ConversationStore(abc.ABC):
             await self._guard(conversation.session.pop_item())
         # A run waiting for a decision is always the newest turn, so it went too (streaming/approvals.py).
         conversation.state.pop("approval", None)
+        _drop_shown_turns(conversation.state.get("transcript") or [], len(user_indexes) - user_turns)
         # The next turn starts with the agent that answered the last turn kept (side effects such as a
         # granted refund stay: undo hides a turn, it does not reverse what its tools did).
         turn_agents = conversation.state.get("turn_agents", [])

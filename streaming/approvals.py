@@ -34,7 +34,11 @@ BOTH = "Send either a message or approvals, not both."
 
 def waiting(conversation: Conversation) -> list[ApprovalRequired]:
     """The calls this conversation waits on, oldest first; empty when none."""
-    parked = conversation.state.get(STATE_KEY) or {}
+    return waiting_in(conversation.state)
+
+
+def waiting_in(state: dict[str, Any]) -> list[ApprovalRequired]:
+    parked = state.get(STATE_KEY) or {}
     return [ApprovalRequired(**call) for call in parked.get("calls", [])]
 
 

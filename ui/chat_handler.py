@@ -7,12 +7,14 @@ from typing import Any
 
 import gradio as gr
 
-from conversations import ConversationBusy, StoreError
+from conversations import Conversation, ConversationBusy, StoreError
 from runtime import Runtime
+from streaming import approvals
 from streaming.batching import batches
 from streaming.events import Done
 
-from .chat_view import TurnView
+from .chat_history import render_history
+from .chat_view import TurnView, parse_option
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
 
@@ -25,7 +27,27 @@ def _insight(view: TurnView, done: Done | None) -> dict[str, Any]:
     """What the run-insight panel shows: the agent answering now, then the finished turn's figures."""
     if done is None:
         return {"agent": view.agent, "running": True}
-    return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
+    insight = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
+    if done.awaiting_approval:
+        insight["waiting"] = [view.tool_name(call_id) for call_id in done.awaiting_approval]
+    return insight
+
+
+async def _stream(runtime: Runtime, conversation: Conversation, shown: list, message: str | None, decisions: dict | None):
+    """One turn's (or resumed run's) messages after `shown`, with the insight panel's updates."""
+    view = TurnView()
+    turn = runtime.turn(conversation, message, approvals=decisions)
+    shown_agent = None
+    async for batch in batches(turn, UI_INTERVAL):
+        done = None
+        for event in batch:
+            view.apply(event)
+            done = event if isinstance(event, Done) else done
+        # The insight panel changes only when the answering agent does, or at the end.
+        insight: Any = gr.skip()
+        if done is not None or view.agent != shown_agent:
+            insight, shown_agent = _insight(view, done), view.agent
+        yield shown + view.messages(), insight
 
 
 def make_handler(runtime: Runtime):
@@ -52,19 +74,72 @@ def make_handler(runtime: Runtime):
                 # screen is not a rewind to nothing: it is a fresh tab continuing a pasted chat id.
                 if history:
                     await runtime.store.rewind(conversation, sum(1 for m in history if m.get("role") == "user"))
-                turn = runtime.turn(conversation, message)
-                shown_agent = None
-                async for batch in batches(turn, UI_INTERVAL):
-                    done = None
-                    for event in batch:
-                        view.apply(event)
-                        done = event if isinstance(event, Done) else done
-                    # The insight panel changes only when the answering agent does, or at the end.
-                    insight: Any = gr.skip()
-                    if done is not None or view.agent != shown_agent:
-                        insight, shown_agent = _insight(view, done), view.agent
-                    yield notes + view.messages(), conversation.id, insight
+                await approvals.refresh(runtime.store, conversation)
+                problem = runtime.turn_problem(conversation, message, None)
+                if problem:  # the chat waits for a decision: the buttons come back under this note
+                    yield _waiting_notice(conversation, problem), conversation.id, gr.skip()
+                    return
+                async for messages, insight in _stream(runtime, conversation, notes, message, None):
+                    yield messages, conversation.id, insight
         except (ConversationBusy, StoreError) as exc:
             yield _notice("⚠️ Not sent", str(exc)), chat_id, gr.skip()
 
     return respond
+
+
+def _waiting_notice(conversation: Conversation, problem: str) -> list[dict]:
+    notice = _notice("✋ Not sent", problem)
+    waiting = render_history(conversation.state)
+    if waiting and "options" in waiting[-1]:
+        notice[-1]["options"] = waiting[-1]["options"]
+    return notice
+
+
+def make_decision_handler(runtime: Runtime):
+    """Approve / Reject under a waiting call: the chat is redrawn from the store with the decision, and
+    the same run resumes and streams on below it (the same path as a turn, `runtime.turn`)."""
+
+    async def decide(chat_id: str | None, selected: gr.SelectData) -> AsyncIterator[tuple[list, list, Any]]:
+        option = parse_option(selected.value)
+        chat_id = (chat_id or "").strip()
+        conversation = await runtime.store.get(chat_id) if option and chat_id else None
+        if option is None or conversation is None:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        decision, call_id = option
+        decisions = {call_id: decision}
+        try:
+            async with runtime.store.turn(conversation.id):
+                await approvals.refresh(runtime.store, conversation)  # the store, not the browser, says what waits
+                problem = runtime.turn_problem(conversation, None, decisions)
+                if problem:
+                    shown = render_history(conversation.state) + _notice("✋ Not decided", problem)
+                    yield shown, shown, gr.skip()
+                    return
+                shown = render_history(conversation.state, deciding=decisions)
+                async for messages, insight in _stream(runtime, conversation, shown, None, decisions):
+                    yield messages, messages, insight
+        except (ConversationBusy, StoreError) as exc:
+            gr.Warning(str(exc))
+            yield gr.skip(), gr.skip(), gr.skip()
+
+    return decide
+
+
+def make_redraw_handler(runtime: Runtime):
+    """The chat a tab (or a pasted id) names, drawn again from the store; nothing when it is unknown."""
+
+    async def redraw(chat_id: str | None) -> tuple[Any, Any, Any, Any]:
+        chat_id = (chat_id or "").strip() if isinstance(chat_id, str) else ""
+        try:
+            conversation = await runtime.store.get(chat_id) if chat_id else None
+        except StoreError:
+            conversation = None
+        if conversation is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        shown = render_history(conversation.state)
+        waiting = approvals.waiting(conversation)
+        insight = {"agent": conversation.agent, "running": False, "waiting": [call.name for call in waiting]} if waiting else gr.skip()
+        return shown, shown, conversation.id, insight
+
+    return redraw
