@@ -21,7 +21,7 @@ from agents_config import Settings
 from http_api.auth import password_checker, protect_docs, require_password
 from http_api.routes import build_router
 from runtime import Runtime
-from ui.chat_handler import make_decision_handler, make_handler, make_redraw_handler
+from ui.chat_handler import make_handler, make_redraw_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel
@@ -86,7 +86,7 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
         with gr.Accordion("Developer: chat id and API", open=False, elem_id="developer"):
             chat_id_box = gr.Textbox(
                 label="Chat id (the HTTP API's session_id)",
-                info="Continue this chat through /chat/stream with it, or paste an id from the API here to continue that chat.",
+                info="Continue this chat through /chat/stream with it, or paste an id from the API here and press Enter to show that chat.",
                 max_lines=1,
                 buttons=["copy"],
                 elem_id="chat-id",
@@ -98,7 +98,6 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
         redraw_outputs = [chat.chatbot, chat.chatbot_state, chat_id, insight]
         demo.load(redraw, chat_id_box, redraw_outputs, js=READ_TAB_CHAT_ID, api_visibility="undocumented")
         chat_id_box.submit(redraw, chat_id_box, redraw_outputs, api_visibility="undocumented")
-        chat_id_box.blur(redraw, chat_id_box, redraw_outputs, api_visibility="undocumented")
         # On send, copy what the tab shows (chat and id) into the server state the handler reads: after a restart
         # that state is empty, and the answer would otherwise start a new chat and wipe the older messages.
         # Model input never comes from this history: the store keeps it (see ui/chat_handler.py).
@@ -109,18 +108,6 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             queue=False,
             api_visibility="undocumented",
         )
-        # Approve / Reject under a waiting tool call (the message's options): the run resumes in the same chat,
-        # with the stop button shown as for a turn, so Stop works the same.
-        running = chat.chatbot.option_select(
-            lambda: gr.Textbox(submit_btn=False, stop_btn=True), None, chat.textbox, queue=False, api_visibility="undocumented"
-        )
-        deciding = running.then(
-            make_decision_handler(runtime), chat_id_box, [chat.chatbot, chat.chatbot_state, insight],
-            concurrency_limit=runtime.settings.concurrency_limit, api_visibility="undocumented",
-        )
-        deciding.then(lambda: gr.Textbox(submit_btn=True, stop_btn=False), None, chat.textbox, queue=False, api_visibility="undocumented")
-        chat.textbox.stop(None, None, None, cancels=[deciding], api_visibility="undocumented")
-        chat.textbox.stop(lambda: gr.Textbox(submit_btn=True, stop_btn=False), None, chat.textbox, queue=False, api_visibility="undocumented")
         # A stopped handler cannot yield again, so a note it left pending would spin forever: close them.
         chat.textbox.stop(close_pending_notes, chat.chatbot, [chat.chatbot, chat.chatbot_state], queue=False,
                           api_visibility="undocumented")

@@ -21,6 +21,8 @@ from conversations import Conversation, ConversationStore
 from .events import ApprovalRequired
 
 STATE_KEY = "approval"  # conversation.state[STATE_KEY] = {"run_state": {...}, "calls": [ApprovalRequired fields]}
+LOG_KEY = "approval_log"  # the calls decided in this chat, with their decisions (for exports; bounded)
+MAX_LOG = 100
 DECISIONS = ("approve", "reject")
 REJECTION_MESSAGE = "A person refused this call, so it did not run."
 MAX_CALL_ID = 200
@@ -93,6 +95,9 @@ async def claim(
     after `refresh` and a `problem` check.
     """
     parked = conversation.state.pop(STATE_KEY)
+    log = conversation.state.setdefault(LOG_KEY, [])
+    log.extend({**call, "decision": approvals[call["call_id"]]} for call in parked["calls"] if call["call_id"] in approvals)
+    del log[:-MAX_LOG]
     # Shielded: once the tool may run, the claim must be on record even if the consumer is cancelled now.
     await asyncio.shield(store.save(conversation))
     state = await RunState.from_json(team.agent(None), parked["run_state"], context_override=context)
@@ -103,6 +108,13 @@ async def claim(
         elif decision == "reject":
             state.reject(item, rejection_message=REJECTION_MESSAGE)
     return state
+
+
+def requests_and_decisions(state: dict[str, Any]) -> list[dict[str, str]]:
+    """Every call that asked for a decision in this chat, with the decision ("waiting" while none):
+    what exports show. Never the run state itself."""
+    decided = [dict(entry) for entry in state.get(LOG_KEY) or [] if isinstance(entry, dict)]
+    return decided + [{**_fields(call), "decision": "waiting"} for call in waiting_in(state)]
 
 
 def summary(approvals: dict[str, str] | None) -> str:

@@ -13,8 +13,8 @@ from streaming import approvals
 from streaming.batching import batches
 from streaming.events import Done
 
-from .chat_history import render_history
-from .chat_view import TurnView, parse_option
+from .chat_history import DECISION_WORDS, asked_turns, render_history
+from .chat_view import TurnView
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
 
@@ -73,18 +73,33 @@ def make_handler(runtime: Runtime):
                 # restart: app.py copies it in on send); take them out of the model's history too. An empty
                 # screen is not a rewind to nothing: it is a fresh tab continuing a pasted chat id.
                 if history:
-                    await runtime.store.rewind(conversation, sum(1 for m in history if m.get("role") == "user"))
-                await approvals.refresh(runtime.store, conversation)
-                problem = runtime.turn_problem(conversation, message, None)
+                    await runtime.store.rewind(conversation, asked_turns(history))
+                await approvals.refresh(runtime.store, conversation)  # the store, not the tab, says what waits
+                decisions = _decision(message, history, conversation)
+                problem = runtime.turn_problem(conversation, None if decisions else message, decisions)
                 if problem:  # the chat waits for a decision: the buttons come back under this note
                     yield _waiting_notice(conversation, problem), conversation.id, gr.skip()
                     return
-                async for messages, insight in _stream(runtime, conversation, notes, message, None):
+                text = None if decisions else message
+                async for messages, insight in _stream(runtime, conversation, notes, text, decisions):
                     yield messages, conversation.id, insight
         except (ConversationBusy, StoreError) as exc:
             yield _notice("⚠️ Not sent", str(exc)), chat_id, gr.skip()
 
     return respond
+
+
+def _decision(message: str, history: list, conversation: Conversation) -> dict[str, str] | None:
+    """Approve / Reject pressed under a waiting call (Gradio sends a message's option as the next user
+    message): {call_id: decision} for the call whose note the tab shows last, if the store says it
+    waits. Anything else is an ordinary message (and is refused while a call waits)."""
+    decision = DECISION_WORDS.get(message.strip().lower())
+    waiting = {call.call_id for call in approvals.waiting(conversation)}
+    if decision is None or not waiting:
+        return None
+    shown = [m.get("metadata", {}).get("id") for m in history or [] if isinstance(m, dict) and isinstance(m.get("metadata"), dict)]
+    call_id = next((i for i in reversed(shown) if i in waiting), None)
+    return {call_id: decision} if call_id else None
 
 
 def _waiting_notice(conversation: Conversation, problem: str) -> list[dict]:
@@ -93,37 +108,6 @@ def _waiting_notice(conversation: Conversation, problem: str) -> list[dict]:
     if waiting and "options" in waiting[-1]:
         notice[-1]["options"] = waiting[-1]["options"]
     return notice
-
-
-def make_decision_handler(runtime: Runtime):
-    """Approve / Reject under a waiting call: the chat is redrawn from the store with the decision, and
-    the same run resumes and streams on below it (the same path as a turn, `runtime.turn`)."""
-
-    async def decide(chat_id: str | None, selected: gr.SelectData) -> AsyncIterator[tuple[list, list, Any]]:
-        option = parse_option(selected.value)
-        chat_id = (chat_id or "").strip()
-        conversation = await runtime.store.get(chat_id) if option and chat_id else None
-        if option is None or conversation is None:
-            yield gr.skip(), gr.skip(), gr.skip()
-            return
-        decision, call_id = option
-        decisions = {call_id: decision}
-        try:
-            async with runtime.store.turn(conversation.id):
-                await approvals.refresh(runtime.store, conversation)  # the store, not the browser, says what waits
-                problem = runtime.turn_problem(conversation, None, decisions)
-                if problem:
-                    shown = render_history(conversation.state) + _notice("✋ Not decided", problem)
-                    yield shown, shown, gr.skip()
-                    return
-                shown = render_history(conversation.state, deciding=decisions)
-                async for messages, insight in _stream(runtime, conversation, shown, None, decisions):
-                    yield messages, messages, insight
-        except (ConversationBusy, StoreError) as exc:
-            gr.Warning(str(exc))
-            yield gr.skip(), gr.skip(), gr.skip()
-
-    return decide
 
 
 def make_redraw_handler(runtime: Runtime):

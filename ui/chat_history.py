@@ -12,7 +12,10 @@ from typing import Any
 from streaming import approvals, transcript
 from streaming.recording import RecordingError, from_json
 
-from .chat_view import TurnView
+from .chat_view import DECIDED_TITLES, TurnView
+
+DECISION_WORDS = {"approve": "approve", "reject": "reject"}  # what the buttons send, lower-cased
+_DECISION_MARKS = tuple(title[0] for title in DECIDED_TITLES.values()) + ("✋",)
 
 
 def render_history(state: dict[str, Any], deciding: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -27,6 +30,9 @@ def render_history(state: dict[str, Any], deciding: dict[str, str] | None = None
     for index, turn in enumerate(turns):
         if isinstance(turn.get("user"), str):
             messages.append({"role": "user", "content": turn["user"]})
+        elif turn.get("decisions"):  # a run resumed by the buttons: show the button pressed, as live
+            words = sorted({str(decision).capitalize() for decision in turn["decisions"].values()})
+            messages.append({"role": "user", "content": ", ".join(words)})
         view = TurnView()
         for data in turn.get("events") or []:
             try:
@@ -40,3 +46,18 @@ def render_history(state: dict[str, Any], deciding: dict[str, str] | None = None
             view.decided(call_id, decision)
         messages.extend(view.messages())
     return messages
+
+
+def asked_turns(history: list) -> int:
+    """User messages on screen that were messages to the model: Approve / Reject under an approval
+    note only resumed a run (they are not in the model's history, so undo must not count them)."""
+    count, previous = 0, None
+    for message in history or []:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "user":
+            title = str(((previous or {}).get("metadata") or {}).get("title", ""))
+            is_decision = str(message.get("content", "")).strip().lower() in DECISION_WORDS and title.startswith(_DECISION_MARKS)
+            count += not is_decision
+        previous = message
+    return count

@@ -124,7 +124,7 @@ class TurnView:
         # The call's own note becomes the question: open (no status), titled with the tool's name.
         note = self._tools.get(event.call_id) or self._note("", id=event.call_id or None)
         self._tools[event.call_id] = note
-        note.title, note.name, note.kind, note.status = f"✋ {event.name}: waiting for your approval", event.name, "approval", "waiting"
+        note.title, note.name, note.kind, note.status = f"✋ {event.name} needs your approval", event.name, "approval", "waiting"
         note.log = event.agent or note.log
         note.body = "Arguments:\n" + code_block(_pretty_arguments(event.arguments), "json")
         if event.call_id not in self.waiting:
@@ -177,7 +177,7 @@ class TurnView:
                 metadata["log"] = part.log
             body = part.body if part.kind in ("tool", "approval") else safe_markdown(part.body)
             rendered.append({"role": "assistant", "content": body, "metadata": metadata})
-        if self.waiting and rendered:
+        if self.waiting and rendered:  # the buttons decide the call whose note is last
             rendered[-1]["options"] = self.decision_options()
         return rendered
 
@@ -185,29 +185,11 @@ class TurnView:
         note = self._tools.get(call_id)
         return (note.name or note.title) if note is not None else "a tool"
 
-    def decision_options(self) -> list[dict[str, str]]:
-        """Approve / Reject for the oldest waiting call: Gradio draws a message's options as buttons
-        under the chat's last message, and sends the chosen value to `chatbot.option_select`."""
-        call_id = self.waiting[0]
-        note = self._tools.get(call_id)
-        suffix = f" {note.name}" if note is not None and len(self.waiting) > 1 else ""
-        return [
-            {"value": option_value("approve", call_id), "label": f"Approve{suffix}"},
-            {"value": option_value("reject", call_id), "label": f"Reject{suffix}"},
-        ]
-
-
-def option_value(decision: str, call_id: str) -> str:
-    return f"{decision}:{call_id}"
-
-
-def parse_option(value: object) -> tuple[str, str] | None:
-    """(decision, call_id) from an option the browser sent back, or None. Whether that call waits is
-    for the store to say (streaming/approvals.py): the browser may send anything."""
-    if not isinstance(value, str) or len(value) > 256:
-        return None
-    decision, _, call_id = value.partition(":")
-    return (decision, call_id) if decision in DECIDED_TITLES and call_id else None
+    @staticmethod
+    def decision_options() -> list[dict[str, str]]:
+        """Approve / Reject: Gradio draws the last message's options as buttons under it, and the
+        ChatInterface sends the one pressed as the next user message (see chat_handler._decision)."""
+        return [{"value": "Approve"}, {"value": "Reject"}]
 
 
 def close_pending_notes(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
