@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered, Runner
 
@@ -60,9 +60,8 @@ async def run_turn(
     context = ChatContext(refunds=dict(conversation.state.get("refunds", {})), tool_latency=limits.tool_latency)
     context.cancellations = list(conversation.state.get("cancellations", []))
     agent = team.agent(conversation.agent)
-    segment = ""  # text of the agent answering now; the final answer is the last segment
     stats = TurnStats()
-    waiting: list[ApprovalRequired] = []
+    outcome = _Outcome()
     async with team.backend.run_config() as run_config:
         try:
             start = message if approvals is None else await approvals_store.claim(team, store, conversation, approvals, context)
@@ -78,65 +77,82 @@ async def run_turn(
             max_turns=limits.max_turns,
             run_config=run_config,
         )
-        events = result.stream_events().__aiter__()
-        interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
-        store_failed = False
         try:
-            try:
-                while True:
-                    limit = limits.tool_timeout if stats.tools_running else limits.stall_timeout
-                    try:
-                        # Time out each step, not the whole stream (wrapping the stream does not interrupt
-                        # it). asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                        # that lands as the next event arrives, and the run would outlive a Stop.
-                        async with asyncio.timeout(limit):
-                            event = await events.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    for view in translate(event):
-                        stats.observe(view)
-                        if isinstance(view, TextDelta):
-                            segment += view.content
-                        elif isinstance(view, (Handoff, AgentUpdated)):
-                            segment = ""
-                        yield view
-            except asyncio.TimeoutError:
-                note = TOOL_TOO_SLOW if stats.tools_running else STALLED
-                yield Error(note.format(seconds=limit))
-            except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
-                name, text = guardrail_message(exc)
-                yield GuardrailTripped(name=name, message=text)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes one readable note
-                store_failed = isinstance(exc, StoreError)
-                yield Error(describe(exc))
-            else:
-                if isinstance(result.final_output, str) and result.final_output:
-                    segment = result.final_output
-                # The run stopped on tools that need a person's decision: keep it with the chat.
-                waiting = approvals_store.park(conversation, result)
-            interrupted = False
+            async with contextlib.aclosing(_views(result, limits, stats, outcome)) as views:
+                async for view in views:
+                    yield view
+            if outcome.completed:  # if the run stopped on tools that need a person's decision, keep it with the chat
+                outcome.waiting = approvals_store.park(conversation, result)
         finally:
             result.cancel()
             conversation.state["refunds"] = context.refunds
             _note_agent(conversation, result.last_agent.name, resumed=approvals is not None)
             conversation.state["cancellations"] = context.cancellations
-            if interrupted:
+            if not outcome.ended:  # Stop, a closed tab, a dropped client
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
-    done = _done(team, result, stats, segment, waiting)
+    done = _done(team, result, stats, outcome.segment, outcome.waiting)
     # Kept with the chat (bounded) so an export can show every turn's figures.
     conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
     try:
         await store.save(conversation)
     except StoreError as exc:
-        if not store_failed:  # one note for one outage, not one per attempt
+        if not outcome.store_failed:  # one note for one outage, not one per attempt
             yield Error(str(exc))
     # After the save: a consumer cancelled while these are shown leaves the decision waiting, not lost.
-    for call in waiting:
+    for call in outcome.waiting:
         yield call
     yield done
+
+
+@dataclass
+class _Outcome:
+    """How the run's stream went, filled in by `_views` for `run_turn`."""
+
+    segment: str = ""  # text of the agent answering now; the final answer is the last segment
+    ended: bool = False  # the stream ended on its own (an answer, an error), not by Stop or a lost consumer
+    completed: bool = False  # ... and without an error
+    store_failed: bool = False
+    waiting: list[ApprovalRequired] = field(default_factory=list)
+
+
+async def _views(result, limits: TurnLimits, stats: TurnStats, outcome: _Outcome) -> AsyncIterator[ViewEvent]:
+    """The run's view events; a failure ends them with one readable `Error` or `GuardrailTripped`."""
+    events = result.stream_events().__aiter__()
+    try:
+        while True:
+            limit = limits.tool_timeout if stats.tools_running else limits.stall_timeout
+            try:
+                # Time out each step, not the whole stream (wrapping the stream does not interrupt
+                # it). asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the next event arrives, and the run would outlive a Stop.
+                async with asyncio.timeout(limit):
+                    event = await events.__anext__()
+            except StopAsyncIteration:
+                break
+            for view in translate(event):
+                stats.observe(view)
+                if isinstance(view, TextDelta):
+                    outcome.segment += view.content
+                elif isinstance(view, (Handoff, AgentUpdated)):
+                    outcome.segment = ""
+                yield view
+    except asyncio.TimeoutError:
+        note = TOOL_TOO_SLOW if stats.tools_running else STALLED
+        yield Error(note.format(seconds=limit))
+    except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
+        name, text = guardrail_message(exc)
+        yield GuardrailTripped(name=name, message=text)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one readable note
+        outcome.store_failed = isinstance(exc, StoreError)
+        yield Error(describe(exc))
+    else:
+        if isinstance(result.final_output, str) and result.final_output:
+            outcome.segment = result.final_output
+        outcome.completed = True
+    outcome.ended = True
 
 
 def _note_agent(conversation: Conversation, agent: str, *, resumed: bool) -> None:
