@@ -70,6 +70,13 @@ def test_approve_in_the_chat_survives_a_reload_and_resumes_the_run(start_app, pa
     assert buttons(page) == []
     assert chat.user_messages() == [CANCEL, "Approve"]
     assert "✅ cancel_subscription: approved" in [n["title"] for n in page.evaluate(JS_NOTES)]
+    # The reloaded tab goes on with the same chat (the id box is in a closed accordion, and still counts).
+    tab_chat_id = page.evaluate("() => sessionStorage.getItem('chat-id')")
+    assert tab_chat_id
+    chat.ask("Hi! What can you do?")
+    assert chat.user_messages() == [CANCEL, "Approve", "Hi! What can you do?"]
+    assert page.evaluate("() => sessionStorage.getItem('chat-id')") == tab_chat_id, "a new chat was started"
+    assert not any("New chat" in n["title"] for n in page.evaluate(JS_NOTES))
     assert not page.locator("#chat-id textarea, #chat-id input").first.is_visible()
     page.get_by_text("Developer: chat id and API").click()
     assert page.locator("#chat-id textarea, #chat-id input").first.input_value()

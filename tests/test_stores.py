@@ -330,6 +330,7 @@ def test_an_open_tab_continues_its_chat_after_a_restart(tmp_path, monkeypatch):
             with serve(make_runtime(url)) as base:
                 chat = chrome.GradioChat(context.new_page(), base)
                 chat.ask(BILLING)
+                chat.page.get_by_text("Developer: chat id and API").click()  # the id box sits in this accordion
                 chat_id = chat.page.locator(id_box).input_value()
                 assert chat_id and handoffs(chat) == 1
 
