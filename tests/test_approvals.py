@@ -17,7 +17,7 @@ from agents import FunctionTool
 from conversations import ConversationBusy
 from runtime import Runtime
 from streaming import approvals
-from streaming.events import ApprovalRequired, Done, Error, ToolCall, ToolOutput
+from streaming.events import ApprovalRequired, Done, Error, ToolOutput
 from tests.servers import offline_settings
 from tests.test_stores import service_url
 

@@ -67,7 +67,6 @@ def make_handler(runtime: Runtime):
                 if chat_id:
                     notes = _notice("ℹ️ New chat", "That chat id is unknown or has expired, so this message started a new chat.")
                 conversation = await runtime.store.create()
-            view = TurnView()
             async with runtime.store.turn(conversation.id):
                 # Undo and retry take turns off the screen (the history is what the tab shows, even after a
                 # restart: app.py copies it in on send); take them out of the model's history too. An empty

@@ -18,13 +18,12 @@ DECISION_WORDS = {"approve": "approve", "reject": "reject"}  # what the buttons 
 _DECISION_MARKS = tuple(title[0] for title in DECIDED_TITLES.values()) + ("✋",)
 
 
-def render_history(state: dict[str, Any], deciding: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """The chat's messages. `deciding`: decisions just taken, shown so before their run resumes."""
+def render_history(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chat's messages, as a live tab showed them."""
     turns = [turn for turn in state.get(transcript.KEY) or [] if isinstance(turn, dict)]
     decisions: dict[str, str] = {}
     for turn in turns:
         decisions.update(turn.get("decisions") or {})
-    decisions.update(deciding or {})
     waiting = approvals.waiting_in(state)
     messages: list[dict[str, Any]] = []
     for index, turn in enumerate(turns):
