@@ -32,7 +32,7 @@ from http_api.agui import build_agui_router
 from http_api.auth import password_checker, protect_docs, require_password, throttle_logins
 from http_api.routes import build_router
 from runtime import Runtime
-from ui.chat_handler import make_handler
+from ui.chat_handler import make_handler, make_redraw_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel
@@ -44,6 +44,10 @@ OFFLINE_NOTE = (
     "**Running on the built-in offline demo model** (no key, no network). To use a real model, set "
     "`OPENAI_API_KEY` (or `OPENAI_BASE_URL` for Ollama, vLLM, llama.cpp) in `.env` and restart."
 )
+# The tab keeps its chat id in sessionStorage (per tab, survives a reload; localStorage, which
+# gr.BrowserState uses, is shared by every tab of the site and would show one tab's chat in another).
+READ_TAB_CHAT_ID = "() => [sessionStorage.getItem('chat-id') || '']"
+KEEP_TAB_CHAT_ID = "(id) => { sessionStorage.setItem('chat-id', id || ''); return []; }"
 
 
 def _description(runtime: Runtime) -> str:
@@ -80,16 +84,24 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
             with gr.Column(scale=2, min_width=320):
                 panel = InsightPanel(runtime.team, runtime.uploads_traces)
         insight.change(panel.render, insight, panel.outputs, queue=False, api_visibility="undocumented")
-        # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
-        # tab continues its chat after the app restarts. It is the HTTP API's session_id too.
-        chat_id_box = gr.Textbox(
-            label="Chat id (the HTTP API's session_id)",
-            info="Continue this chat through /chat/stream with it, or paste an id from the API here to continue that chat.",
-            max_lines=1,
-            buttons=["copy"],
-            elem_id="chat-id",
-        )
+        # The chat id is also kept in the browser (this box and the tab's sessionStorage; server State is lost on a
+        # restart), so an open tab continues its chat after the app restarts, and a reloaded tab redraws it.
+        # It is the HTTP API's session_id too: a developer's detail, so it sits in a closed accordion.
+        with gr.Accordion("Developer: chat id and API", open=False, elem_id="developer"):
+            chat_id_box = gr.Textbox(
+                label="Chat id (the HTTP API's session_id)",
+                info="Continue this chat through /chat/stream with it, or paste an id from the API here and press Enter to show that chat.",
+                max_lines=1,
+                buttons=["copy"],
+                elem_id="chat-id",
+            )
         chat_id.change(lambda value: value or "", chat_id, chat_id_box, queue=False, api_visibility="undocumented")
+        chat_id_box.change(None, chat_id_box, None, js=KEEP_TAB_CHAT_ID, queue=False, api_visibility="undocumented")
+        # On load (a reload, a restart) and on a pasted id: draw the chat again from the store.
+        redraw = make_redraw_handler(runtime)
+        redraw_outputs = [chat.chatbot, chat.chatbot_state, chat_id, insight]
+        demo.load(redraw, chat_id_box, redraw_outputs, js=READ_TAB_CHAT_ID, api_visibility="undocumented")
+        chat_id_box.submit(redraw, chat_id_box, redraw_outputs, api_visibility="undocumented")
         # On send, copy what the tab shows (chat and id) into the server state the handler reads: after a restart
         # that state is empty, and the answer would otherwise start a new chat and wipe the older messages.
         # Model input never comes from this history: the store keeps it (see ui/chat_handler.py).
@@ -103,7 +115,6 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
         # A stopped handler cannot yield again, so a note it left pending would spin forever: close them.
         chat.textbox.stop(close_pending_notes, chat.chatbot, [chat.chatbot, chat.chatbot_state], queue=False,
                           api_visibility="undocumented")
-        # The trash button starts a new chat: forget its id too, or the next message would continue the old one.
         chat.chatbot.clear(lambda: ("", None), None, [chat_id_box, chat_id], queue=False, api_visibility="undocumented")
         build_record_replay_panel(runtime, demo, chat, chat_id, chat_id_box, autoplay=replay)
     demo.queue(max_size=runtime.settings.concurrency_limit * 4, default_concurrency_limit=runtime.settings.concurrency_limit)

@@ -39,7 +39,8 @@ class Conversation:
     """One chat: the SDK session holding its items, the agent it continues with, and small state.
 
     `state` holds what is not model input but belongs to the chat: refunds the demo tools granted
-    (see `ChatContext`), and whatever the UI needs to show the chat again.
+    (see `ChatContext`), a run waiting for a person's decision (streaming/approvals.py), and
+    whatever the UI needs to show the chat again.
     """
 
     id: str
@@ -106,6 +107,14 @@ def _is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return value.isprintable()
+
+
+def _drop_shown_turns(turns: list[dict[str, Any]], count: int) -> None:
+    """Drop the newest `count` asked turns of a transcript (streaming/transcript.py), with the runs
+    resumed after them, so a reload does not redraw turns that were undone."""
+    while count > 0 and turns:
+        if turns.pop().get("user") is not None:
+            count -= 1
 
 
 def new_conversation_id() -> str:
@@ -205,6 +214,9 @@ class ConversationStore(abc.ABC):
         keep = user_indexes[user_turns]  # the first user message to drop, and everything after it
         for _ in range(len(items) - keep):
             await self._guard(conversation.session.pop_item())
+        # A run waiting for a decision is always the newest turn, so it went too (streaming/approvals.py).
+        conversation.state.pop("approval", None)
+        _drop_shown_turns(conversation.state.get("transcript") or [], len(user_indexes) - user_turns)
         # The next turn starts with the agent that answered the last turn kept (side effects such as a
         # granted refund stay: undo hides a turn, it does not reverse what its tools did).
         turn_agents = conversation.state.get("turn_agents", [])

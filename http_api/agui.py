@@ -74,7 +74,7 @@ _ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 409, 413, 422
 _EXAMPLE = {
     "threadId": "0f8fad5b-d9cb-469f-a165-70867728950e",
     "runId": "run-1",
-    "messages": [{"id": "m1", "role": "user", "content": "I was charged twice on invoice INV-1001, can you refund me?"}],
+    "messages": [{"id": "m1", "role": "user", "content": "Hi! What can you do?"}],
 }
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"type": "object", "title": "RunAgentInput", "required": ["threadId", "runId", "messages"],

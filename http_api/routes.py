@@ -27,6 +27,7 @@ from sse_starlette import EventSourceResponse
 
 from conversations import Conversation, StoreError
 from runtime import Runtime
+from streaming.approvals import refresh
 from streaming.batching import batches
 from streaming.errors import describe
 from streaming.events import Done, Error, SessionStarted, ViewEvent, to_json
@@ -38,6 +39,7 @@ from .turns import TurnStream, claim_turn, read_json
 SSE_INTERVAL = 0.05  # text deltas coalesced into at most ~20 events a second
 KEEPALIVE_SECONDS = 15  # a comment line now and then, so proxies do not cut a long tool call
 SSE_LINE_END = "\n"  # plain "\n": the simplest readers split events on "\n\n"
+MAX_APPROVALS = 64  # decisions in one request
 
 _ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 408, 409, 413, 422, 503)}  # 503: store down, or busy
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
@@ -48,6 +50,16 @@ async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     data = await read_json(request)
     if not isinstance(data, dict):
         raise HTTPException(422, 'The body must be a JSON object like {"message": "Hi"}.')
+    session_id = data.get("session_id")
+    if session_id is not None and not isinstance(session_id, str):
+        raise HTTPException(422, '"session_id" must be a string or null.')
+    approvals = _read_approvals(data)
+    if approvals is not None:
+        if data.get("message") is not None:
+            raise HTTPException(422, 'Send either a "message" or "approvals", not both.')
+        if session_id is None:
+            raise HTTPException(422, '"approvals" needs the "session_id" of the conversation that waits for them.')
+        return ChatRequest(session_id=session_id, approvals=approvals)
     if "message" not in data:
         raise HTTPException(422, 'The body needs a "message" string.')
     if not isinstance(data["message"], str):
@@ -55,10 +67,20 @@ async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     problem = runtime.check_message(data["message"])
     if problem:
         raise HTTPException(422, problem)
-    session_id = data.get("session_id")
-    if session_id is not None and not isinstance(session_id, str):
-        raise HTTPException(422, '"session_id" must be a string or null.')
     return ChatRequest(message=data["message"], session_id=session_id)
+
+
+def _read_approvals(data: dict[str, Any]) -> dict[str, str] | None:
+    """`{"<call_id>": "approve" | "reject"}`, checked for shape only; which calls wait is the store's say."""
+    approvals = data.get("approvals")
+    if approvals is None:
+        return None
+    if not isinstance(approvals, dict) or not approvals or len(approvals) > MAX_APPROVALS:
+        raise HTTPException(422, f'"approvals" must map 1 to {MAX_APPROVALS} call_ids to "approve" or "reject".')
+    for call_id, decision in approvals.items():
+        if len(call_id) > 200 or decision not in ("approve", "reject"):
+            raise HTTPException(422, '"approvals" must map call_ids to "approve" or "reject".')
+    return approvals
 
 
 async def _conversation(runtime: Runtime, session_id: str | None) -> Conversation:
@@ -78,6 +100,22 @@ async def _claim_turn(runtime: Runtime, conversation: Conversation) -> AsyncExit
     return await claim_turn(runtime, conversation.id)
 
 
+async def _check_turn(runtime: Runtime, conversation: Conversation, body: ChatRequest, claim: AsyncExitStack) -> None:
+    """409 when the chat waits for a decision and gets a message, or a decision it does not wait for.
+
+    Read again under the claim: the copy read before it may predate another replica's decision.
+    """
+    try:
+        await refresh(runtime.store, conversation)
+    except StoreError as exc:
+        await claim.aclose()
+        raise HTTPException(503, str(exc)) from None
+    problem = runtime.turn_problem(conversation, body.message, body.approvals)
+    if problem:
+        await claim.aclose()
+        raise HTTPException(409, problem)
+
+
 def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
     data = event if isinstance(event, dict) else to_json(event)
     return {"data": json.dumps(data, ensure_ascii=False)}
@@ -87,8 +125,8 @@ def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
     """The chat routes; `admission` bounds the turns they run (shared with /agui)."""
     router = APIRouter(tags=["chat"])
 
-    def turn_batches(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
-        return batches(bounded(admission, runtime.turn(conversation, message)), SSE_INTERVAL)
+    def turn_batches(conversation: Conversation, body: ChatRequest) -> AsyncIterator[list[ViewEvent]]:
+        return batches(bounded(admission, runtime.turn(conversation, body.message, approvals=body.approvals)), SSE_INTERVAL)
 
     async def admitted_claim(body: ChatRequest) -> tuple[Conversation, AsyncExitStack]:
         """Admission first (a refused request stores nothing), then the conversation and its turn lock."""
@@ -112,9 +150,10 @@ def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
     async def chat_stream(request: Request) -> EventSourceResponse:
         body = await _read_request(request, runtime)
         conversation, claim = await admitted_claim(body)
+        await _check_turn(runtime, conversation, body, claim)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            turn = TurnStream(turn_batches(conversation, body.message), claim)
+            turn = TurnStream(turn_batches(conversation, body), claim)
             try:
                 yield _sse(SessionStarted(conversation.id))
                 async for batch in turn:
@@ -144,7 +183,8 @@ def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
         body = await _read_request(request, runtime)
         conversation, claim = await admitted_claim(body)
         events: list[ViewEvent] = []
-        async with claim, aclosing(turn_batches(conversation, body.message)) as turn:
+        await _check_turn(runtime, conversation, body, claim)
+        async with claim, aclosing(turn_batches(conversation, body)) as turn:
             async for batch in turn:
                 events.extend(batch)
         done = events[-1] if events and isinstance(events[-1], Done) else None
@@ -156,6 +196,7 @@ def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
             last_agent=done.last_agent,
             events=[to_json(event) for event in events],
             usage=to_json(done)["usage"],
+            awaiting_approval=done.awaiting_approval,
         )
 
     return router

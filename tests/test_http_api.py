@@ -389,7 +389,7 @@ def test_post_chat_answers_the_whole_turn(fast):
     response = httpx.post(fast.url + "chat", json={"message": BILLING}, timeout=TIMEOUT)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"session_id", "final", "last_agent", "events", "usage"}
+    assert set(body) == {"session_id", "final", "last_agent", "events", "usage", "awaiting_approval"}
     assert body["last_agent"] == "Billing Agent" and "RF-1001" in body["final"]
     kinds = {e["type"] for e in body["events"]}
     assert {"agent_updated", "handoff", "tool_call", "tool_output", "text", "done"} <= kinds
@@ -449,8 +449,9 @@ def test_openapi_documents_both_routes(fast):
     for path in ("/chat/stream", "/chat"):
         operation = spec["paths"][path]["post"]
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
-        assert schema["title"] == "ChatRequest" and schema["required"] == ["message"]
-        assert schema["properties"]["message"]["type"] == "string"
+        assert schema["title"] == "ChatRequest" and "required" not in schema  # a message, or approvals
+        assert {"type": "string"} in schema["properties"]["message"]["anyOf"]
+        assert "approvals" in schema["properties"]
         assert operation["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorDetail")
     assert "text/event-stream" in spec["paths"]["/chat/stream"]["post"]["responses"]["200"]["content"]
     chat_ok = spec["paths"]["/chat"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]

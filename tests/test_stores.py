@@ -330,6 +330,7 @@ def test_an_open_tab_continues_its_chat_after_a_restart(tmp_path, monkeypatch):
             with serve(make_runtime(url)) as base:
                 chat = chrome.GradioChat(context.new_page(), base)
                 chat.ask(BILLING)
+                chat.page.get_by_text("Developer: chat id and API").click()  # the id box sits in this accordion
                 chat_id = chat.page.locator(id_box).input_value()
                 assert chat_id and handoffs(chat) == 1
 
@@ -347,6 +348,7 @@ def test_an_open_tab_continues_its_chat_after_a_restart(tmp_path, monkeypatch):
                 # API → UI: a fresh tab given an API conversation's id continues it.
                 started = httpx.post(base + "chat", json={"message": BILLING}, timeout=30).json()
                 other = chrome.GradioChat(context.new_page(), base)
+                other.page.get_by_text("Developer: chat id and API").click()  # the id box sits in this accordion
                 other.page.locator(id_box).fill(started["session_id"])
                 assert "INV-1001" in other.ask(FOLLOW_UP)
                 assert handoffs(other) == 0

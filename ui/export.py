@@ -17,6 +17,7 @@ from typing import Any
 
 from conversations import Conversation, ConversationStore, StoreError
 from conversations.history import MAX_HISTORY_ITEMS, check_history
+from streaming.approvals import requests_and_decisions
 from streaming.recording import read_capped, scrub
 from streaming.turn import MAX_KEPT_STATS
 
@@ -85,6 +86,8 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
         "messages": plain_messages(history),
         "stats": list(state.get("turn_stats", [])),
         "feedback": list(state.get("feedback", [])),
+        # Each call that waited for a person, and what they decided (never the run state itself).
+        "approvals": requests_and_decisions(state),
     }
 
 
@@ -155,6 +158,19 @@ def _feedback_html(feedback: list[dict[str, Any]]) -> str:
     return f"<h2>Feedback</h2><ul>{items}</ul>"
 
 
+def _approvals_html(approvals: list[dict[str, Any]]) -> str:
+    words = {"approve": "✅ approved", "reject": "🚫 rejected", "waiting": "✋ waiting"}
+    rows = "".join(
+        f"<tr><td>{_e(a.get('name'))}</td><td><code>{_e(a.get('arguments'))}</code></td><td>{_e(a.get('agent'))}</td>"
+        f"<td>{_e(words.get(str(a.get('decision')), a.get('decision')))}</td></tr>"
+        for a in approvals
+        if isinstance(a, dict)
+    )
+    if not rows:
+        return ""
+    return f"<h2>Approvals</h2><table><tr><th>Tool</th><th>Arguments</th><th>Agent</th><th>Decision</th></tr>{rows}</table>"
+
+
 def render_html(export: dict[str, Any]) -> str:
     """One offline page: inline CSS only, no script, no remote load (a CSP forbids them too), all text escaped."""
     body = "".join(_message_html(m) for m in export.get("messages", []) if isinstance(m, dict))
@@ -165,7 +181,8 @@ def render_html(export: dict[str, Any]) -> str:
         f"<title>Agent chat export</title><style>{_CSS}</style></head><body>"
         "<h1>Agent chat</h1>"
         f"<p class=meta>Exported {_e(export.get('exported_at', ''))} · continues with {_e(export.get('agent') or 'the first agent')}</p>"
-        f"{body}{_stats_html(export.get('stats') or [])}{_feedback_html(export.get('feedback') or [])}"
+        f"{body}{_approvals_html(export.get('approvals') or [])}{_stats_html(export.get('stats') or [])}"
+        f"{_feedback_html(export.get('feedback') or [])}"
         "</body></html>"
     )
 

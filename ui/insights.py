@@ -149,4 +149,8 @@ class InsightPanel:
         if insight.get("running"):
             return graph, gr.skip(), gr.skip()
         timeline = timeline_html(insight.get("trace") or [], insight.get("trace_id"), self.uploads_traces)
-        return graph, stats_markdown(insight.get("stats") or {}), timeline
+        stats = stats_markdown(insight.get("stats") or {})
+        if insight.get("waiting"):
+            names = ", ".join(f"`{name}`" for name in insight["waiting"])
+            stats = f"⏳ **Waiting for a decision** on {names}: approve or reject it in the chat.\n\n{stats}"
+        return graph, stats, timeline if "trace" in insight else gr.skip()  # a redrawn chat has no trace
