@@ -53,9 +53,10 @@ def build_guardrail(model: str, backend: "Backend") -> InputGuardrail:
         output_type=AccessCheck,
     )
 
-    # Not in parallel: the check finishes before the first model call, so a blocked request never
-    # shows the beginning of an answer that is then withdrawn (openai-agents #300).
-    @input_guardrail(name=GUARDRAIL_NAME, run_in_parallel=False)
+    # In parallel: the first agent's model call starts at once instead of after the check's round trip.
+    # streaming/holdback.py keeps everything that call produces (text, tool calls, handoffs) from being
+    # shown or run until the check passes, so a blocked request never shows a withdrawn answer (#300).
+    @input_guardrail(name=GUARDRAIL_NAME, run_in_parallel=True)
     async def customer_data_guard(
         ctx: RunContextWrapper, agent: Agent, input: str | list[TResponseInputItem]
     ) -> GuardrailFunctionOutput:

@@ -20,6 +20,7 @@ from conversations import Conversation, ConversationStore, StoreError
 
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
 from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .holdback import GuardrailGate, held_back, waits_for_guardrails
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
@@ -53,6 +54,7 @@ async def run_turn(
     segment = ""  # text of the agent answering now; the final answer is the last segment
     stats = TurnStats()
     async with team.backend.run_config() as run_config:
+        gate = GuardrailGate()  # parallel input guardrails: no tool runs, nothing shows, before they pass
         result = Runner.run_streamed(
             agent,
             message,
@@ -60,8 +62,10 @@ async def run_turn(
             session=conversation.session,
             max_turns=limits.max_turns,
             run_config=run_config,
+            hooks=gate,
         )
-        events = result.stream_events().__aiter__()
+        gate.result = result
+        events = held_back(result, result.stream_events(), waits_for_guardrails(agent, run_config, message)).__aiter__()
         interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
         store_failed = False
         try:
