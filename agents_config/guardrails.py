@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from agents import (
     Agent,
+    AgentOutputSchema,
     GuardrailFunctionOutput,
     InputGuardrail,
     ItemHelpers,
@@ -50,7 +51,8 @@ def build_guardrail(model: str, backend: "Backend") -> InputGuardrail:
         name="Guardrail check",
         instructions=GUARDRAIL_INSTRUCTIONS,
         model=model,
-        output_type=AccessCheck,
+        # A schema built once: given the bare type, the SDK rebuilds its pydantic adapter and JSON schema per run.
+        output_type=AgentOutputSchema(AccessCheck),
     )
 
     # In parallel: the first agent's model call starts at once instead of after the check's round trip.
