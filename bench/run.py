@@ -181,10 +181,13 @@ def main() -> None:
         memory = bench.memory()
     finally:
         bench.close()
+    from bench import capacity
+
+    capacity_report = capacity.render(capacity.run_all())  # after the servers above are gone
     idle = {"floor": bench.idle[bench.floor], "naive": bench.idle[bench.naive], "app": bench.idle[bench.app]}
     report = render(single, concurrent, memory, idle, time.monotonic() - started)
-    print(report)
-    write_doc(report)
+    print(report + "\n\n" + capacity_report)
+    write_doc(report + "\n\n" + capacity_report)
 
 
 def render(single, concurrent, memory, idle, elapsed: float) -> str:
