@@ -9,8 +9,8 @@ that is already known). Two small pieces make the parallel run safe, for any age
 - `GuardrailGate`, run hooks whose `on_llm_end` waits for the verdict. The SDK awaits that hook after a
   model answer and before it runs any tool or handoff of that answer, then raises the tripwire itself:
   so no tool runs before the guardrails have passed, and none runs at all when one trips.
-- `held_back`, a wrapper around `stream_events()` that keeps every event (text, tool calls, handoffs)
-  until the verdict, releases them in order when it passes, and raises the tripwire at once when one
+- `held_back`, a wrapper around `stream_events()` that keeps every event of the model's answer (text,
+  tool calls, handoffs; only the run's start on its first agent goes through) until the verdict, releases them in order when it passes, and raises the tripwire at once when one
   trips: the held events are dropped and `run_turn`'s `finally` cancels the run's model call.
 
 Without parallel input guardrails (none on the agent, a resumed run), both are no-ops.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from agents import Agent, InputGuardrailTripwireTriggered, RunConfig, RunContextWrapper, RunHooks
@@ -49,6 +50,19 @@ def _tripped(result: RunResultStreaming) -> InputGuardrailTripwireTriggered | No
     return None
 
 
+@dataclass(frozen=True)
+class Held:
+    """Yielded in place of an event held back: the model is still sending, there is nothing to show.
+
+    Not an SDK event, so `translate` turns it into nothing; a consumer's stall timeout sees the activity.
+    """
+
+    type: str = "held_back"
+
+
+HELD = Held()
+
+
 def _retrieve(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()
@@ -69,6 +83,8 @@ class GuardrailGate(RunHooks[Any]):
 
 async def held_back(result: RunResultStreaming, events: AsyncIterator[Any], hold: bool) -> AsyncIterator[Any]:
     """`events` (a run's `stream_events()`), none of them passed on before the input guardrails pass.
+
+    Each event held is announced by `HELD`, which shows nothing (see `Held`).
 
     When one trips, `InputGuardrailTripwireTriggered` is raised at once, without waiting for the model's
     answer to end. A stream that ends first ends the wait too: the SDK checks the verdict before it ends.
@@ -98,9 +114,14 @@ async def held_back(result: RunResultStreaming, events: AsyncIterator[Any], hold
             if step.done():
                 done, step = step, None
                 try:
-                    held.append(done.result())
+                    event = done.result()
                 except StopAsyncIteration:
                     break  # the run ended; the SDK raised first had anything tripped
+                if event.type == "agent_updated_stream_event" and not held:
+                    yield event  # the run starting on its agent: not the model's output, shown as before
+                else:
+                    held.append(event)
+                    yield HELD  # the run is alive: the consumer's stall timer must see it
         # Passed: what was held goes out in order, then the rest of the stream as it comes.
         while held:
             yield held.popleft()

@@ -14,7 +14,7 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agents_config import AgentTeam, Backend
 from conversations import open_store
-from streaming.events import Done, GuardrailTripped, TextDelta, ToolCall, ToolOutput
+from streaming.events import AgentUpdated, Done, GuardrailTripped, TextDelta, ToolCall, ToolOutput
 from streaming.turn import run_turn
 from tests.test_turn import OneModelProvider
 
@@ -85,7 +85,7 @@ async def test_a_tripping_guardrail_leaves_no_trace_and_the_tool_never_runs():
     events, items = await turn(team)
     assert not tool_ran.is_set()
     assert not [e for e in events if isinstance(e, (TextDelta, ToolCall, ToolOutput))]
-    assert [type(e) for e in events] == [GuardrailTripped, Done]
+    assert [type(e) for e in events] == [AgentUpdated, GuardrailTripped, Done]  # the run's start, as before
     assert events[-1].final == ""
     # Nothing the held-back answer did reaches the model's history.
     assert not [i for i in items if isinstance(i, dict) and i.get("type") in ("function_call", "function_call_output")]
@@ -104,7 +104,7 @@ async def test_a_passing_guardrail_releases_everything_after_its_verdict():
             events.append(event)
     finally:
         await store.close()
-    assert seen_before_verdict == []
+    assert [type(e) for e in seen_before_verdict] == [AgentUpdated]  # only the run's start
     (call,) = [e for e in events if isinstance(e, ToolCall)]
     (output,) = [e for e in events if isinstance(e, ToolOutput)]
     assert call.name == "note_it" and "verdict was in" in output.output
