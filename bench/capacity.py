@@ -207,6 +207,7 @@ def targets(result: dict) -> str:
     checks = [
         ("turn overhead: app ≤ 40 ms CPU", o["app"], "≤", 40, " ms"),
         ("turn overhead: app ≤ 1.3× bare with guardrail and session", o["app"] / o["guarded"], "≤", 1.3, "×"),
+        ("turn overhead: app server, whole process (recording on, HTTP) ≤ 40 ms CPU", o["server"], "≤", 40, " ms"),
         (f"first text with {SLOW_FIRST_BYTE * 1000:.0f} ms model latency ≈ one latency (< 1.5×)",
          slow["parallel"] / SLOW_FIRST_BYTE, "≤", 1.5, "× latency"),
     ]
