@@ -303,6 +303,20 @@ text is flushed by the batching timer at most 50 ms after it arrives, whatever t
 outside measurement that waits for `done` (or Gradio's "process completed") sees the bookkeeping too;
 with commits no longer waiting for the disk, that part shrank by about 7 ms per commit.
 
+Before and after, the same capacity bench (bench/capacity.py) on the code before issue 16 (commit 393a468,
+load average 17–23 on 2 CPUs) and after (load average 16–17); only the ratios within one run are solid:
+
+| figure | before | after |
+|---|---|---|
+| CPU per 2-delta turn, app in-process (bare with guardrail and `SQLiteSession`: 23.6 → 21.1) | 48.5 ms (2.05×) | 27.7 ms (1.31×) |
+| CPU per 2-delta turn, app server's whole process (`/chat/stream`, recording on) | 66.7 ms | 31.7 ms |
+| first text, 300 ms to each model call's first byte, `/chat/stream` | 0.75 s | 0.43 s |
+| 1 chat, first text (Gradio / `/chat/stream`) | 0.88 / 0.30 s | 0.48 / 0.18 s |
+| 5 chats, p95 first text (Gradio / `/chat/stream`) | 3.37 / 2.89 s | 0.45 / 1.23 s |
+| 5 chats, p95 completion ÷ generation (Gradio / `/chat/stream`) | 2.74 / 2.43 | 1.28 / 1.62 |
+| 20 chats, p95 first text (Gradio / `/chat/stream`) | 14.5 / 9.0 s | 7.8 / 13.4 s |
+| 50 chats, p95 first text (Gradio / `/chat/stream`), failures | 41.3 / 37.3 s, none | 26.2 / 19.8 s, none |
+
 Still short, and why:
 - Turn overhead against the bare consumer with a guardrail and a `SQLiteSession` (target ≤ 1.3×): the app
   uses the SDK's `SQLAlchemySession` (one store for SQLite, Postgres and shared deployments), whose
