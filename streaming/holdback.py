@@ -99,7 +99,9 @@ async def held_back(result: RunResultStreaming, events: AsyncIterator[Any], hold
         while True:
             task = _verdict_task(result)
             if task is not None and task.done():
-                if not task.cancelled() and task.exception() is not None:
+                if task.cancelled():
+                    return  # the run itself is being cancelled: no verdict, so nothing is shown
+                if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
                 tripped = _tripped(result)
                 if tripped is not None:

@@ -110,3 +110,39 @@ async def test_a_passing_guardrail_releases_everything_after_its_verdict():
     assert call.name == "note_it" and "verdict was in" in output.output
     assert tool_ran.is_set()
     assert isinstance(events[-1], Done) and events[-1].final == "Done, noted."
+
+
+class EndlessAnswer(ScriptedModel):
+    """Streams the scripted answer's first text delta, then keeps the stream open (a long answer)."""
+
+    def __init__(self) -> None:
+        super().__init__([[assistant_message("The first words of a long answer")]])
+        self.first_delta = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    async def stream_response(self, *args, **kwargs):
+        try:
+            async for event in super().stream_response(*args, **kwargs):
+                yield event
+                if getattr(event, "type", "") == "response.output_text.delta":
+                    self.first_delta.set()
+                    await asyncio.Event().wait()  # the rest of the answer never comes
+        finally:
+            self.closed.set()
+
+
+async def test_a_trip_during_a_long_answer_ends_the_turn_at_once_and_closes_the_model_call():
+    model = EndlessAnswer()
+
+    @input_guardrail(run_in_parallel=True)
+    async def guard(ctx, agent, input) -> GuardrailFunctionOutput:
+        await model.first_delta.wait()
+        return GuardrailFunctionOutput(output_info=None, tripwire_triggered=True)
+
+    agent = Agent(name="Solo Agent", instructions="Answer.", input_guardrails=[guard])
+    team = AgentTeam(triage=agent, by_name={agent.name: agent}, backend=Backend(label="test", provider=OneModelProvider(model)))
+    async with asyncio.timeout(20):  # a hold-back that waited for the answer's end would hang here
+        events, _ = await turn(team)
+    assert [type(e) for e in events] == [AgentUpdated, GuardrailTripped, Done]
+    async with asyncio.timeout(5):
+        await model.closed.wait()
