@@ -284,7 +284,7 @@ per run over the demo team's handoff graph (5%), the guardrail's own run (4%), b
   took 6.8 ms of wall time here and 0.24 ms of CPU (0.04 ms and 0.015 ms after); a turn commits about seven
   times (the chat, its lease, the SDK's items) and SQLite has one writer, so simultaneous chats queued
   behind each other's disk flushes, and lock retries added their back-off sleeps. CPU per turn of the
-  in-process app: 43–47 ms → 30–35 ms (best of runs). In WAL mode NORMAL cannot corrupt the database;
+  in-process app: 43–48 ms → 28–35 ms (best of runs). In WAL mode NORMAL cannot corrupt the database;
   a power cut may lose the last commits. This is what "`SESSION_DB_URL=:memory:` does not change this"
   hid: `:memory:` is a private temporary *file*, with the same flushes.
 - **The guardrail's check beside the first model call** (streaming/holdback.py): with 300 ms before each
@@ -318,15 +318,18 @@ load average 17–23 on 2 CPUs) and after (load average 16–17); only the ratio
 | 50 chats, p95 first text (Gradio / `/chat/stream`), failures | 41.3 / 37.3 s, none | 26.2 / 19.8 s, none |
 
 Still short, and why:
-- Turn overhead against the bare consumer with a guardrail and a `SQLiteSession` (target ≤ 1.3×): the app
-  uses the SDK's `SQLAlchemySession` (one store for SQLite, Postgres and shared deployments), whose
-  `add_items` takes a row lock and touches the session row in several statements through aiosqlite's
-  thread, twice a turn; the SDK's `SQLiteSession` does one insert. The app also takes and drops a turn
+- Turn overhead against the bare consumer with a guardrail and a `SQLiteSession` (target ≤ 1.3×): at the
+  limit (1.31× in the run above, 1.4–1.5× in noisier ones), from 2.05× before. The app uses the SDK's
+  `SQLAlchemySession` (one store for SQLite, Postgres and shared deployments), whose `add_items` takes a
+  row lock and touches the session row in several statements through aiosqlite's thread, twice a turn; the SDK's `SQLiteSession` does one insert. The app also takes and drops a turn
   lease (two transactions) so that processes sharing a database never run one chat twice, saves the chat's
   state, and its demo team's handoffs make the SDK build a larger agent-identity map per run. Each of those
   is a correctness feature; the next step would be a leaner SQLite session class.
-- Simultaneous chats: the machine had a load average of 10–13 on its 2 CPUs from other work during these
-  runs, so the app's process got a fraction of a core; at 20 and 50 chats its figures measure the share
-  of CPU it was given more than the app. Server CPU per chat (about 60 ms fixed + 0.1–0.3 ms per delta,
-  the latter at the floor's own cost) bounds what one process can serve: about 15 new chats a second.
+- Simultaneous chats (20: p95 first text < 1 s; 50: < 3 s): not met in these runs. The machine had a load
+  average of 16–23 on its 2 CPUs from other work, so the app's process got a small share of a core, and
+  the 20- and 50-chat rows measure that share more than the app (before and after alike; 5 chats, where
+  the share sufficed, went from 2.9–3.4 s to 0.45–1.2 s p95). What bounds one process on a free machine is
+  its CPU per chat: about 30 ms fixed per turn now (66 ms before) plus 0.1–0.3 ms per delta, the latter
+  mostly the openai client parsing each SSE event (the bare consumer pays the same), so 20 chats of 200
+  deltas need about 1–1.5 CPU seconds over their 2 s of generation.
 """
