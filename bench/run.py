@@ -308,29 +308,31 @@ outside measurement that waits for `done` (or Gradio's "process completed") sees
 with commits no longer waiting for the disk, that part shrank by about 7 ms per commit.
 
 Before and after, the same capacity bench (bench/capacity.py) on the code before issue 16 (commit 393a468,
-load average 17–23 on 2 CPUs) and after (load average 16–17); only the ratios within one run are solid:
+load average 17–23 on 2 CPUs) and after, twice (run 1 at load 16–17; run 2, the tables above, at 7–14);
+only the ratios within one run are solid:
 
-| figure | before | after |
-|---|---|---|
-| CPU per 2-delta turn, app in-process (bare with guardrail and `SQLiteSession`: 23.6 → 21.1) | 48.5 ms (2.05×) | 27.7 ms (1.31×) |
-| CPU per 2-delta turn, app server's whole process (`/chat/stream`, recording on) | 66.7 ms | 31.7 ms |
-| first text, 300 ms to each model call's first byte, `/chat/stream` | 0.75 s | 0.43 s |
-| 1 chat, first text (Gradio / `/chat/stream`) | 0.88 / 0.30 s | 0.48 / 0.18 s |
-| 5 chats, p95 first text (Gradio / `/chat/stream`) | 3.37 / 2.89 s | 0.45 / 1.23 s |
-| 5 chats, p95 completion ÷ generation (Gradio / `/chat/stream`) | 2.74 / 2.43 | 1.28 / 1.62 |
-| 20 chats, p95 first text (Gradio / `/chat/stream`) | 14.5 / 9.0 s | 7.8 / 13.4 s |
-| 50 chats, p95 first text (Gradio / `/chat/stream`), failures | 41.3 / 37.3 s, none | 26.2 / 19.8 s, none |
+| figure | before | after, run 1 | after, run 2 |
+|---|---|---|---|
+| CPU per 2-delta turn, app in-process (× bare with guardrail and `SQLiteSession`) | 48.5 ms (2.05×) | 27.7 ms (1.31×) | 32.0 ms (1.56×) |
+| CPU per 2-delta turn, app server's whole process (`/chat/stream`, recording on) | 66.7 ms | 31.7 ms | 35.8 ms |
+| first text, 300 ms to each model call's first byte, `/chat/stream` | 0.75 s | 0.43 s | 0.36 s |
+| 1 chat, first text (Gradio / `/chat/stream`) | 0.88 / 0.30 s | 0.48 / 0.18 s | 0.29 / 0.28 s |
+| 5 chats, p95 first text (Gradio / `/chat/stream`) | 3.37 / 2.89 s | 0.45 / 1.23 s | 0.38 / 0.24 s |
+| 5 chats, p95 completion ÷ generation (Gradio / `/chat/stream`) | 2.74 / 2.43 | 1.28 / 1.62 | 1.22 / 1.14 |
+| 20 chats, p95 first text (Gradio / `/chat/stream`) | 14.5 / 9.0 s | 7.8 / 13.4 s | 4.6 / 4.5 s |
+| 20 chats, p50 first text (Gradio / `/chat/stream`) | 9.2 / 4.4 s | 5.2 / 5.8 s | 2.1 / 0.59 s |
+| 50 chats, p95 first text (Gradio / `/chat/stream`), failures | 41.3 / 37.3 s, none | 26.2 / 19.8 s, none | 9.4 / 14.9 s, none |
 
 Still short, and why:
 - Turn overhead against the bare consumer with a guardrail and a `SQLiteSession` (target ≤ 1.3×): at the
-  limit (1.31× in the run above, 1.4–1.5× in noisier ones), from 2.05× before. The app uses the SDK's
+  limit in the quieter-profiled run 1 (1.31×), 1.56× in run 2, from 2.05× before. The app uses the SDK's
   `SQLAlchemySession` (one store for SQLite, Postgres and shared deployments), whose `add_items` takes a
   row lock and touches the session row in several statements through aiosqlite's thread, twice a turn; the SDK's `SQLiteSession` does one insert. The app also takes and drops a turn
   lease (two transactions) so that processes sharing a database never run one chat twice, saves the chat's
   state, and its demo team's handoffs make the SDK build a larger agent-identity map per run. Each of those
   is a correctness feature; the next step would be a leaner SQLite session class.
 - Simultaneous chats (20: p95 first text < 1 s; 50: < 3 s): not met in these runs. The machine had a load
-  average of 16–23 on its 2 CPUs from other work, so the app's process got a small share of a core, and
+  average of 7–23 on its 2 CPUs from other work, so the app's process got a small share of a core, and
   the 20- and 50-chat rows measure that share more than the app (before and after alike; 5 chats, where
   the share sufficed, went from 2.9–3.4 s to 0.45–1.2 s p95). What bounds one process on a free machine is
   its CPU per chat: about 30 ms fixed per turn now (66 ms before) plus 0.1–0.3 ms per delta, the latter
