@@ -325,7 +325,7 @@ only the ratios within one run are solid:
 
 Still short, and why:
 - Turn overhead against the bare consumer with a guardrail and a `SQLiteSession` (target ≤ 1.3×): at the
-  limit in the quieter-profiled run 1 (1.31×), 1.56× in run 2, from 2.05× before. The app uses the SDK's
+  limit in run 1 (1.31×), 1.56× in run 2, from 2.05× before. The app uses the SDK's
   `SQLAlchemySession` (one store for SQLite, Postgres and shared deployments), whose `add_items` takes a
   row lock and touches the session row in several statements through aiosqlite's thread, twice a turn; the SDK's `SQLiteSession` does one insert. The app also takes and drops a turn
   lease (two transactions) so that processes sharing a database never run one chat twice, saves the chat's
@@ -334,7 +334,7 @@ Still short, and why:
 - Simultaneous chats (20: p95 first text < 1 s; 50: < 3 s): not met in these runs. The machine had a load
   average of 7–23 on its 2 CPUs from other work, so the app's process got a small share of a core, and
   the 20- and 50-chat rows measure that share more than the app (before and after alike; 5 chats, where
-  the share sufficed, went from 2.9–3.4 s to 0.45–1.2 s p95). What bounds one process on a free machine is
+  the share sufficed, went from 2.9–3.4 s to 0.24–1.2 s p95). What bounds one process on a free machine is
   its CPU per chat: about 30 ms fixed per turn now (66 ms before) plus 0.1–0.3 ms per delta, the latter
   mostly the openai client parsing each SSE event (the bare consumer pays the same), so 20 chats of 200
   deltas need about 1–1.5 CPU seconds over their 2 s of generation.
