@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -22,8 +21,9 @@ from dataclasses import dataclass
 import httpx
 
 from bench.client import Chat, _watch
+from bench.http_upstream import HttpUpstream
 from bench.upstream import word
-from scripts.cluster import ROOT, Cluster, free_port, start
+from scripts.cluster import Cluster, start
 
 DELTAS, RATE = 200, 100.0  # each answer: 200 text deltas at 100 a second, 2 s of generation
 CHATS = (20, 50)
@@ -121,21 +121,10 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, nargs="+", default=list(REPLICAS))
     parser.add_argument("--chats", type=int, nargs="+", default=list(CHATS))
     args = parser.parse_args()
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, "-m", "bench.http_upstream", "--port", str(port), "--deltas", str(DELTAS), "--rate", str(RATE)],
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 30
-    while True:  # the upstream answers (a 405 to a GET) before any replica talks to it
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/responses", timeout=2)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline and upstream.poll() is None, "the upstream did not start"
-            time.sleep(0.1)  # polling with a deadline
+    upstream = HttpUpstream()  # its own process; answers DELTAS words at RATE a second
+    upstream.configure(deltas=DELTAS, rate=RATE)
     env = {
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "OPENAI_BASE_URL": upstream.base_url,
         "OPENAI_API_KEY": "bench-not-a-key",
         "OPENAI_DEFAULT_MODEL": "bench",
         "AGENT_OFFLINE": "",
@@ -150,8 +139,7 @@ def main() -> None:
                     rows.append(measure(cluster, count))
                     print(f"{replicas} replica(s), {count} chats done", file=sys.stderr)
     finally:
-        upstream.terminate()
-        upstream.wait(timeout=10)
+        upstream.close()
     print(f"Machine: {os.cpu_count()} CPUs (nproc).\n")
     print(render(rows))
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered, Runner
 
@@ -20,6 +21,7 @@ from conversations import Conversation, ConversationStore, StoreError
 from . import approvals as approvals_store
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
 from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .holdback import GuardrailGate, held_back, waits_for_guardrails
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
@@ -67,6 +69,7 @@ async def run_turn(
             yield Error(str(exc))
             yield Done(final="", last_agent=agent.name)
             return
+        gate = GuardrailGate()  # parallel input guardrails: no tool runs, nothing shows, before they pass
         result = Runner.run_streamed(
             agent,
             start,
@@ -74,9 +77,12 @@ async def run_turn(
             session=conversation.session,
             max_turns=limits.max_turns,
             run_config=run_config,
+            hooks=gate,
         )
+        gate.result = result
+        events = held_back(result, result.stream_events(), waits_for_guardrails(agent, run_config, start))
         try:
-            async with contextlib.aclosing(_views(result, limits, stats, outcome)) as views:
+            async with contextlib.aclosing(_views(result, events, limits, stats, outcome)) as views:
                 async for view in views:
                     yield view
             if outcome.completed:  # if the run stopped on tools that need a person's decision, keep it with the chat
@@ -115,9 +121,12 @@ class _Outcome:
     waiting: list[ApprovalRequired] = field(default_factory=list)
 
 
-async def _views(result, limits: TurnLimits, stats: TurnStats, outcome: _Outcome) -> AsyncIterator[ViewEvent]:
-    """The run's view events; a failure ends them with one readable `Error` or `GuardrailTripped`."""
-    events = result.stream_events().__aiter__()
+async def _views(
+    result, stream: AsyncIterator[Any], limits: TurnLimits, stats: TurnStats, outcome: _Outcome
+) -> AsyncIterator[ViewEvent]:
+    """The run's view events from its (held back) stream; a failure ends them with one readable `Error` or
+    `GuardrailTripped`."""
+    events = stream.__aiter__()
     try:
         while True:
             limit = limits.tool_timeout if stats.tools_running else limits.stall_timeout

@@ -185,3 +185,31 @@ async def test_the_first_text_is_not_held_behind_a_batch_of_notes():
         assert loop.time() - released_at < interval / 2
     finally:
         await stream.aclose()
+
+
+async def test_done_goes_out_at_once_without_waiting_for_the_sources_clean_up():
+    """The final text and `Done` are not held behind the source's clean-up (writing a recording) or the interval."""
+    interval = 0.5
+    release = asyncio.Event()
+    cleanup = asyncio.Event()
+
+    async def source():
+        yield TextDelta("Hello")
+        await release.wait()
+        yield TextDelta(" world")
+        yield Done(final="Hello world", last_agent="Triage Agent")
+        await cleanup.wait()  # the recording is being written; the turn has ended for the person
+
+    loop = asyncio.get_running_loop()
+    stream = batches(source(), interval)
+    try:
+        first = await anext(stream)
+        assert [e.content for e in first] == ["Hello"]
+        release.set()
+        released_at = loop.time()
+        second = await anext(stream)
+        assert [type(e) for e in second] == [TextDelta, Done] and second[0].content == " world"
+        assert loop.time() - released_at < interval / 2
+    finally:
+        cleanup.set()
+        await stream.aclose()

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from conversations import Conversation, ConversationStore, StoreError
+from conversations import Conversation, ConversationStore
 from conversations.history import MAX_HISTORY_ITEMS, check_history
 from streaming.approvals import requests_and_decisions
 from streaming.recording import read_capped, scrub
