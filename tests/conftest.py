@@ -17,7 +17,7 @@ os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ.setdefault("SESSION_DB_URL", ":memory:")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from tests.servers import offline_settings, serve  # noqa: E402
+from devtools.server import offline_settings, serve  # noqa: E402
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from agents_config import Backend, build_team
 from agents_config.demo_model import DemoModel, DemoModelProvider
 from conversations import open_store
 from runtime import Runtime
-from tests.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, chromium_missing_reason, in_ci, launch
-from tests.servers import offline_settings, serve
+from devtools.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, launch
+from tests.services import require_chromium
+from devtools.server import offline_settings, serve
 
 pytestmark = pytest.mark.browser
 
@@ -34,11 +35,7 @@ OUTSIDE_HOST = "198.51.100.7"  # TEST-NET-2: never routable, and the network gua
 @pytest.fixture(scope="module")
 def browser():
     """One Chromium for the whole module: launching one costs more than most tests here."""
-    reason = chromium_missing_reason()
-    if reason:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()

@@ -222,11 +222,10 @@ async def _conversation_count(runtime: Runtime) -> int:
 
 @pytest.mark.browser
 def test_the_html_export_opens_offline_in_a_browser_and_runs_nothing():
-    from tests.browser import NetworkGuard, chromium_missing_reason, in_ci, launch
+    from devtools.browser import NetworkGuard, launch
+    from tests.services import require_chromium
 
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.fail(reason) if in_ci() else pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     page_html = render_html({

@@ -24,7 +24,7 @@ from agents_config.demo_model import DemoModel, DemoModelProvider
 from conversations import open_store
 from http_api import routes
 from runtime import Runtime
-from tests.servers import offline_settings, serve
+from devtools.server import offline_settings, serve
 
 BILLING = "I was charged twice on invoice INV-1001, can you refund me?"
 TIMEOUT = httpx.Timeout(20.0)

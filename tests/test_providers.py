@@ -13,7 +13,7 @@ from conversations import open_store
 from streaming.events import Done, Error, Handoff, TextDelta, ToolCall, ToolOutput
 from streaming.turn import TurnLimits, run_turn
 from tests.fake_openai import Step, call, fault, serve_fake, text
-from tests.servers import free_port
+from devtools.server import free_port
 
 KEY = "sk-test-SECRET123"
 MODES = {

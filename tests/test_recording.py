@@ -41,7 +41,7 @@ from streaming.recording import (
 )
 from streaming.replay import replay_events
 from streaming.turn import run_turn
-from tests.servers import offline_settings
+from devtools.server import offline_settings
 from ui.chat_view import TurnView
 from ui.record_replay import play
 

@@ -22,7 +22,7 @@ from conversations import open_store
 from streaming.batching import batches
 from streaming.events import Done, Error, TextDelta, ToolCall, ToolOutput
 from streaming.turn import TurnLimits, run_turn
-from tests.servers import offline_settings
+from devtools.server import offline_settings
 
 FAKE_KEY = "sk-test-SECRET123"
 

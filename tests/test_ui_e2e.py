@@ -21,7 +21,7 @@ from streaming.events import (
     ToolCall,
     ToolOutput,
 )
-from tests.servers import offline_settings, serve
+from devtools.server import offline_settings, serve
 from tests.test_turn import counting_team, tool_io_in
 from ui.chat_view import TurnView
 from ui.safe_markdown import safe_markdown
