@@ -11,6 +11,7 @@ import pytest
 
 from conversations import Conversation
 from runtime import Runtime
+from tests.io_meter import bytes_read, sparse_file
 from ui.chat_handler import make_handler
 from ui.export import (
     MAX_IMPORT_BYTES,
@@ -194,11 +195,12 @@ async def test_a_malformed_import_is_refused_and_changes_nothing(runtime, tmp_pa
 
 
 async def test_a_huge_import_is_refused_before_it_is_read(runtime, tmp_path):
-    path = tmp_path / "huge.json"
-    with path.open("wb") as handle:
-        handle.truncate(MAX_IMPORT_BYTES + 1)
+    path = sparse_file(tmp_path / "huge.json", 4 * MAX_IMPORT_BYTES)  # costs no disk
+    before = bytes_read()
     with pytest.raises(ChatImportError, match="too large"):
         await import_file(runtime.store, path, _known(runtime))
+    # Refused by its size: reading it first (and parsing only then) would have read 4x the limit.
+    assert bytes_read() - before < MAX_IMPORT_BYTES // 4
     with pytest.raises(ChatImportError, match="too large"):
         parse_export("x" * (MAX_IMPORT_BYTES + 1))
 

@@ -42,6 +42,7 @@ from streaming.recording import (
 from streaming.replay import replay_events
 from streaming.turn import run_turn
 from devtools.server import offline_settings
+from tests.io_meter import bytes_read, sparse_file
 from ui.chat_view import TurnView
 from ui.record_replay import play
 
@@ -237,11 +238,12 @@ def test_a_file_without_header_is_refused():
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
-    path = tmp_path / "huge.jsonl"
-    with path.open("wb") as handle:
-        handle.truncate(MAX_RECORDING_BYTES + 1)  # sparse: costs no disk
+    path = sparse_file(tmp_path / "huge.jsonl", 4 * MAX_RECORDING_BYTES)  # costs no disk
+    before = bytes_read()
     with pytest.raises(RecordingError, match="too large"):
         load_recording(path)
+    # Refused by its size: reading it first (and parsing only then) would have read 4x the limit.
+    assert bytes_read() - before < MAX_RECORDING_BYTES // 4
 
 
 @pytest.mark.parametrize("t", [-1, "soon", 1e12, None])
