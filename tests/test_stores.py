@@ -292,7 +292,7 @@ def test_unreachable_redis_fails_fast_with_a_clear_message():
             await store.close()
         return time.monotonic() - started
 
-    assert asyncio.run(attempt()) < 5
+    assert asyncio.run(attempt()) < 15  # seconds, not minutes of retries (the client's connect limit is 2 s)
 
 
 @pytest.mark.browser
