@@ -7,7 +7,6 @@ and `gradio app.py` find it here).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -153,7 +152,6 @@ if __name__ == "__main__":
         except RecordingError as exc:
             parser.exit(2, f"Cannot replay {args.replay}: {exc}\n")
     logging.basicConfig(level=logging.INFO)
-    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    host, port = runtime.settings.server_name, runtime.settings.server_port
     print(f"Serving the chat on http://{host}:{port}  (API: /chat/stream, /chat, /docs; plain client: /client)")
     uvicorn.run(build_app(runtime, demo), host=host, port=port, log_level="warning")

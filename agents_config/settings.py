@@ -1,6 +1,6 @@
 """All configuration, read once from the environment (and `.env`) into one frozen object.
 
-Nothing else in the project reads `os.environ`; everything receives a `Settings`.
+Nothing else in the app reads `os.environ` (tests/test_settings.py checks); everything receives a `Settings`.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ class Settings:
     recordings_dir: str = str(DEFAULT_DATA_DIR / "recordings")
     recordings_max_files: int = 200
     recordings_max_mb: float = 50.0
+    # Where `python app.py` listens (Gradio's own variable names, so a Space's settings apply).
+    server_name: str = "127.0.0.1"
+    server_port: int = 7860
 
     @property
     def offline(self) -> bool:
@@ -104,4 +107,6 @@ class Settings:
             recordings_dir=env.get("RECORDINGS_DIR", "").strip() or cls.recordings_dir,
             recordings_max_files=int(_number(env, "RECORDINGS_MAX_FILES", 200, minimum=1)),
             recordings_max_mb=_number(env, "RECORDINGS_MAX_MB", 50.0, minimum=0.1),
+            server_name=env.get("GRADIO_SERVER_NAME", "").strip() or cls.server_name,
+            server_port=int(_number(env, "GRADIO_SERVER_PORT", cls.server_port, minimum=1)),
         )
