@@ -24,7 +24,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_asgi(app, port: int | None = None, ready_path: str = "", timeout: float = 30.0) -> Iterator[str]:
+def serve_asgi(
+    app, port: int | None = None, ready_path: str = "", timeout: float = 30.0, stop_timeout: float = SHUTDOWN_SECONDS
+) -> Iterator[str]:
     """Serve an ASGI app on 127.0.0.1 in a thread; yields the base URL (ends with '/').
 
     Ready once `ready_path` answers below 500. On exit the server is stopped and its thread must end
@@ -62,10 +64,10 @@ def serve_asgi(app, port: int | None = None, ready_path: str = "", timeout: floa
         yield url
     finally:
         server.should_exit = True
-        thread.join(SHUTDOWN_SECONDS)
+        thread.join(stop_timeout)
         if thread.is_alive():
             server.force_exit = True
-            raise RuntimeError(f"the app server on {url} did not stop within {SHUTDOWN_SECONDS:g} s")
+            raise RuntimeError(f"the app server on {url} did not stop within {stop_timeout:g} s")
         if failure:
             raise RuntimeError(f"the app server on {url} failed") from failure[0]
 
