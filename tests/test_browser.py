@@ -145,7 +145,7 @@ def answer_grows_past(page, length: int, timeout: float) -> int:
     return len(page.evaluate(JS_LAST_ANSWER))
 
 
-def wait_for_note(page, title_part: str, pending: bool, timeout: float = 15_000) -> None:
+def wait_for_note(page, title_part: str, pending: bool, timeout: float = 30_000) -> None:
     page.wait_for_function(
         f"([part, pending]) => ({JS_NOTES})().some(n => n.title.includes(part) && n.pending === pending)",
         arg=[title_part, pending],
@@ -157,8 +157,9 @@ def wait_for_note(page, title_part: str, pending: bool, timeout: float = 15_000)
 
 
 def test_billing_answer_streams_with_tool_and_handoff_notes(start_app, page):
-    # 60 tokens/s and a pretend tool latency: slow enough to see frames and a pending tool note.
-    url = start_app(Runtime.from_settings(offline_settings(demo_tokens_per_second=60, demo_tool_latency=0.5)))
+    # 20 tokens/s (the answer takes ~4 s) and a 1 s pretend tool: slow enough to see frames and a pending tool
+    # note even when a loaded machine leaves the browser a frame now and then only.
+    url = start_app(Runtime.from_settings(offline_settings(demo_tokens_per_second=20, demo_tool_latency=1.0)))
     chat = GradioChat(page, url)
     chat.send(BILLING_QUESTION)
 
@@ -166,12 +167,11 @@ def test_billing_answer_streams_with_tool_and_handoff_notes(start_app, page):
     wait_for_note(page, "lookup_invoice", pending=False)
     wait_for_note(page, "Handoff → Billing Agent", pending=False)
 
-    lengths = [0]
-    for _ in range(3):
-        lengths.append(answer_grows_past(page, lengths[-1], timeout=10_000))
-    assert "Anything else I can check?" not in chat.last_answer(), "the answer arrived in one piece, not streamed"
-
-    chat.wait_idle()
+    # Streamed: the first text shown is part of the answer, not all of it. (How many frames a loaded
+    # machine renders in between is not this test's business.)
+    first_shown = answer_grows_past(page, 0, timeout=30_000)
+    chat.wait_idle(timeout=60_000)
+    assert first_shown < len(chat.last_answer()), "the answer arrived in one piece, not streamed"
     assert "RF-1001" in chat.last_answer()
     titles = [note["title"] for note in chat.notes()]
     assert "🔀 Handoff → Billing Agent" in titles
