@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -177,8 +176,7 @@ def _run_server(runtime: Runtime, demo: gr.Blocks) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO)
-    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    host, port = runtime.settings.server_name, runtime.settings.server_port
     server = uvicorn.Server(uvicorn.Config(build_app(runtime, demo), host=host, port=port, log_level="warning"))
 
     async def run() -> None:

@@ -152,7 +152,7 @@ class HttpUpstream:
     def __init__(self) -> None:
         import httpx
 
-        from tests.servers import free_port
+        from devtools.server import free_port
 
         self.port = free_port()
         context = multiprocessing.get_context("spawn")

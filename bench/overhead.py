@@ -60,8 +60,16 @@ def bare_turns(base_url: str, folder: str, guarded: bool) -> Callable[[], Awaita
     """A bare consumer of `Runner.run_streamed`; `guarded` adds a blocking guardrail and an SDK SQLiteSession."""
     import secrets
 
-    from agents import (Agent, GuardrailFunctionOutput, ModelSettings, OpenAIProvider, RunConfig, Runner,
-                        SQLiteSession, input_guardrail)
+    from agents import (
+        Agent,
+        GuardrailFunctionOutput,
+        ModelSettings,
+        OpenAIProvider,
+        RunConfig,
+        Runner,
+        SQLiteSession,
+        input_guardrail,
+    )
     from openai import AsyncOpenAI
     from openai.types.responses import ResponseTextDeltaEvent
     from pydantic import BaseModel

@@ -3,7 +3,7 @@
 Each path runs the same upstream (bench/upstream.py) in its own server process (bench/server.py):
 - floor: a bare consumer of `Runner.run_streamed(...).stream_events()`, no server at all;
 - naive: bench/naive.py (per-delta Gradio yields of the whole text, concurrency 1; one SSE event per delta);
-- app: this app, served by tests.servers.serve: the Gradio handler and /chat/stream.
+- app: this app, served by devtools.server.serve: the Gradio handler and /chat/stream.
 Latency is measured with raw SSE clients (bench/client.py) against the upstream's own timestamps.
 """
 

@@ -1,7 +1,7 @@
 """The measured side, in its own process so that only server CPU is counted.
 
 `start(kind)` spawns a process and returns a `Server` handle that talks to it over a pipe:
-kind "app" serves this app (tests.servers.serve), "naive" serves bench/naive.py, "floor" serves
+kind "app" serves this app (devtools.server.serve), "naive" serves bench/naive.py, "floor" serves
 nothing and runs bare `Runner.run_streamed` consumers on request.
 """
 
@@ -37,7 +37,7 @@ def _serve_naive(team):
     import uvicorn
 
     from bench.naive import build_naive_app
-    from tests.servers import free_port
+    from devtools.server import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_naive_app(team), host="127.0.0.1", port=port, log_level="warning"))
@@ -69,12 +69,12 @@ async def _floor_run(team, message: str) -> dict[str, float]:
 
 def _child(kind: str, conn, upstream_url: str | None = None) -> None:
     os.environ.update(ENV)
+    import tempfile
+
     from bench.upstream import Upstream, bench_team
     from conversations import open_store
+    from devtools.server import offline_settings, serve
     from runtime import Runtime
-    from tests.servers import offline_settings, serve
-
-    import tempfile
 
     upstream = Upstream()
     if upstream_url:

@@ -27,8 +27,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # noqa: 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from runtime import Runtime  # noqa: E402
-from tests.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, GradioChat, NetworkGuard, launch  # noqa: E402
-from tests.servers import offline_settings, serve  # noqa: E402
+from devtools.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, GradioChat, NetworkGuard, launch  # noqa: E402
+from devtools.server import offline_settings, serve  # noqa: E402
 
 DOCS = ROOT / "docs"
 QUESTION = "I was charged twice on invoice INV-1001, can you refund me?"

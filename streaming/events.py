@@ -1,7 +1,7 @@
 """The app's own stream of "view events": what a person (or an API client) should see of a run.
 
 The SDK's stream events are rich and low level; these are the few kinds the UI and the HTTP API
-render. Each `to_json()` is exactly the event shape of the HTTP API (see CONTRACT.md).
+render. Each `to_json()` is exactly the event shape of the HTTP API (README.md, "The HTTP API"; and /docs).
 """
 
 from __future__ import annotations

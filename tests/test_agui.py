@@ -26,9 +26,18 @@ import streaming.events as view_events
 from http_api import routes
 from http_api.agui import AguiRun
 from streaming.events import AgentUpdated, Done, Error, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput, Usage
-from tests.browser import in_ci
+from tests.services import in_ci
+from tests.test_http_api import (
+    BILLING,
+    TIMEOUT,
+    Server,
+    _basic,
+    _counting_server,
+    assert_detail,
+    tasks_awaiting,
+    wait_until,
+)
 from tests.test_stores import store_url  # noqa: F401 - a fixture: SQLite file, Redis, PostgreSQL
-from tests.test_http_api import BILLING, TIMEOUT, Server, _basic, _counting_server, assert_detail, tasks_awaiting, wait_until
 
 JS = Path(__file__).resolve().parent / "agui_js"
 EVENT = TypeAdapter(Event)

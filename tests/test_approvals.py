@@ -15,10 +15,10 @@ import pytest
 from agents import FunctionTool
 
 from conversations import ConversationBusy
+from devtools.server import offline_settings
 from runtime import Runtime
 from streaming import approvals
 from streaming.events import ApprovalRequired, Done, Error, ToolOutput
-from tests.servers import offline_settings
 from tests.test_stores import service_url
 
 CANCEL = "Please cancel my subscription."

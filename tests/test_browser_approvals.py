@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import GradioChat, JS_LAST_ANSWER, JS_NOTES
+from devtools.browser import JS_LAST_ANSWER, JS_NOTES, GradioChat
 from tests.test_approvals import CANCEL, Executions, make_runtime
 from tests.test_browser import browser, new_context, page, start_app  # noqa: F401 - fixtures
 

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from devtools.browser import GradioChat, chromium_missing_reason, launch
 from scripts.cluster import Cluster, missing_programs, start
-from tests.browser import GradioChat, chromium_missing_reason, in_ci, launch
+from tests.services import in_ci
 from tests.test_ui_e2e import Chat as GradioClientChat
 
 pytestmark = pytest.mark.cluster

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.servers import serve
+from devtools.server import serve
 from tests.test_approvals import CANCEL, Executions, make_runtime
 from tests.test_http_api import TIMEOUT, assert_detail, stream_turn
 
