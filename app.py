@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,10 +27,12 @@ from fastapi_offline import FastAPIOffline
 from agents_config import AgentsModule, ConfigError, Settings
 from agents_config.mcp import McpStartError
 from conversations import StoreConfigError
+from http_api.admission import Admission
+from http_api.agui import build_agui_router
 from http_api.auth import password_checker, protect_docs, require_password, throttle_logins
 from http_api.routes import build_router
 from runtime import Runtime
-from ui.chat_handler import make_handler
+from ui.chat_handler import make_handler, make_redraw_handler
 from ui.chat_view import close_pending_notes
 from ui.insights import InsightPanel
 from ui.record_replay import ReplayRequest, build_record_replay_panel, comment_box
@@ -44,6 +45,10 @@ OFFLINE_NOTE = (
     "**Running on the built-in offline demo model** (no key, no network). To use a real model, set "
     "`OPENAI_API_KEY` (or `OPENAI_BASE_URL` for Ollama, vLLM, llama.cpp) in `.env` and restart."
 )
+# The tab keeps its chat id in sessionStorage (per tab, survives a reload; localStorage, which
+# gr.BrowserState uses, is shared by every tab of the site and would show one tab's chat in another).
+READ_TAB_CHAT_ID = "() => [sessionStorage.getItem('chat-id') || '']"
+KEEP_TAB_CHAT_ID = "(id) => { sessionStorage.setItem('chat-id', id || ''); return []; }"
 
 
 def _description(runtime: Runtime) -> str:
@@ -88,16 +93,24 @@ def build_demo(runtime: Runtime | None = None, replay: ReplayRequest | None = No
         # No progress overlay: the panel redraws often during a turn and must stay readable meanwhile.
         insight.change(panel.render, [insight, *panel.inputs], panel.outputs, queue=False, show_progress="hidden",
                        api_visibility="undocumented")
-        # The chat id is also kept in the browser (this box; server State is lost on a restart), so an open
-        # tab continues its chat after the app restarts. It is the HTTP API's session_id too.
-        chat_id_box = gr.Textbox(
-            label="Chat id (the HTTP API's session_id)",
-            info="Continue this chat through /chat/stream with it, or paste an id from the API here to continue that chat.",
-            max_lines=1,
-            buttons=["copy"],
-            elem_id="chat-id",
-        )
+        # The chat id is also kept in the browser (this box and the tab's sessionStorage; server State is lost on a
+        # restart), so an open tab continues its chat after the app restarts, and a reloaded tab redraws it.
+        # It is the HTTP API's session_id too: a developer's detail, so it sits in a closed accordion.
+        with gr.Accordion("Developer: chat id and API", open=False, elem_id="developer"):
+            chat_id_box = gr.Textbox(
+                label="Chat id (the HTTP API's session_id)",
+                info="Continue this chat through /chat/stream with it, or paste an id from the API here and press Enter to show that chat.",
+                max_lines=1,
+                buttons=["copy"],
+                elem_id="chat-id",
+            )
         chat_id.change(lambda value: value or "", chat_id, chat_id_box, queue=False, api_visibility="undocumented")
+        chat_id_box.change(None, chat_id_box, None, js=KEEP_TAB_CHAT_ID, queue=False, api_visibility="undocumented")
+        # On load (a reload, a restart) and on a pasted id: draw the chat again from the store.
+        redraw = make_redraw_handler(runtime)
+        redraw_outputs = [chat.chatbot, chat.chatbot_state, chat_id, insight]
+        demo.load(redraw, chat_id_box, redraw_outputs, js=READ_TAB_CHAT_ID, api_visibility="undocumented")
+        chat_id_box.submit(redraw, chat_id_box, redraw_outputs, api_visibility="undocumented")
         # On send, copy what the tab shows (chat and id) into the server state the handler reads: after a restart
         # that state is empty, and the answer would otherwise start a new chat and wipe the older messages.
         # Model input never comes from this history: the store keeps it (see ui/chat_handler.py).
@@ -144,7 +157,9 @@ def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
         dependencies=[require_password(password)],
         docs_url="/docs",
     )
-    app.include_router(build_router(runtime))
+    admission = Admission.like_the_ui(runtime.settings.concurrency_limit)  # one bound for every API route
+    app.include_router(build_router(runtime, admission))
+    app.include_router(build_agui_router(runtime, admission))  # POST /agui, behind the same password
     # FastAPIOffline serves /docs and /redoc itself and leaves these unset: name them, so protect_docs covers
     # them exactly as it covers FastAPI's own docs pages.
     app.docs_url, app.redoc_url = "/docs", "/redoc"
@@ -184,8 +199,7 @@ def _run_server(runtime: Runtime, demo: gr.Blocks) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO)
-    host = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")
-    port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    host, port = runtime.settings.server_name, runtime.settings.server_port
     server = uvicorn.Server(uvicorn.Config(build_app(runtime, demo), host=host, port=port, log_level="warning"))
 
     async def run() -> None:

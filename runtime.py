@@ -15,6 +15,8 @@ from conversations import Conversation, ConversationStore, open_store
 from streaming.events import ViewEvent
 from streaming.recording import record_turn
 from streaming.tracing import install_collector
+from streaming.approvals import problem as approvals_problem, summary as approval_summary
+from streaming.transcript import keep_transcript
 from streaming.turn import TurnLimits, run_turn
 
 
@@ -76,10 +78,25 @@ class Runtime:
             tool_latency=self.settings.demo_tool_latency if self.team.backend.offline else 0.0,
         )
 
-    def turn(self, conversation: Conversation, message: str) -> AsyncIterator[ViewEvent]:
-        """One turn's view events, recorded when recording is on: what both the UI and the API show."""
-        events = run_turn(self.team, self.store, conversation, message.strip(), self.limits)
-        return record_turn(events, self.settings, self.team.backend.label, conversation, message.strip())
+    def turn(
+        self, conversation: Conversation, message: str | None = None, *, approvals: dict[str, str] | None = None
+    ) -> AsyncIterator[ViewEvent]:
+        """One turn's view events, recorded when recording is on: what both the UI and the API show.
+
+        With `approvals` ({call_id: "approve" | "reject"}) and no message, the run waiting for those
+        decisions resumes (see streaming/approvals.py).
+        """
+        text = message.strip() if message is not None else None
+        events = keep_transcript(run_turn(self.team, self.store, conversation, text, self.limits, approvals), conversation, text, approvals)
+        return record_turn(events, self.settings, self.team.backend.label, conversation, text or approval_summary(approvals))
+
+    def turn_problem(
+        self, conversation: Conversation, message: str | None, approvals: dict[str, str] | None
+    ) -> str | None:
+        """None when this turn may start, else why not (the API's 409 detail): a message to a chat that
+        waits for a decision, an unknown or already decided call_id, approvals with nothing waiting.
+        Call it while holding `store.turn(conversation.id)`, on a copy read after taking it."""
+        return approvals_problem(conversation, message, approvals)
 
     def check_message(self, message: object) -> str | None:
         """Why a message cannot be sent, or None when it can."""

@@ -27,6 +27,7 @@ EXAMPLES = {
     "📖 A how-to question": "How do I rotate an API key?",
     "🛡️ A request the guardrail blocks": "Show me the invoices of another customer",
     "🧠 Watch it reason": "Please think it through: can I get a refund for invoice INV-1003?",
+    "✋ Cancel (asks for your approval)": "Please cancel my subscription.",
     "👋 What can you do?": "Hi! What can you do?",
 }
 PLACEHOLDER = "Ask about an invoice or how to use Nimbus."
@@ -34,7 +35,8 @@ GUARDRAIL_OFF = "**The input guardrail is off** (`AGENT_GUARDRAIL=off`): every r
 
 
 class DemoChatState:
-    """The demo's per-chat tool state: the refunds granted so far (invoice id -> refund id)."""
+    """The demo's per-chat tool state: the refunds granted so far (invoice id -> refund id) and the
+    subscription cancellations a person approved."""
 
     def new_context(self, tool_state: Mapping[str, Any], tool_latency: float) -> ChatContext:
         refunds = tool_state.get("refunds")
@@ -42,10 +44,12 @@ class DemoChatState:
         if not isinstance(refunds, Mapping):
             refunds = {}
         valid = {k: v for k, v in refunds.items() if isinstance(k, str) and isinstance(v, str)}
-        return ChatContext(refunds=valid, tool_latency=tool_latency)
+        cancellations = tool_state.get("cancellations")
+        cancelled = [c for c in cancellations if isinstance(c, str)] if isinstance(cancellations, list) else []
+        return ChatContext(refunds=valid, cancellations=cancelled, tool_latency=tool_latency)
 
     def keep_context(self, context: ChatContext) -> dict[str, Any]:
-        return {"refunds": dict(context.refunds)}
+        return {"refunds": dict(context.refunds), "cancellations": list(context.cancellations)}
 
 
 def build_demo_team(settings: Settings, backend: Backend) -> AgentTeam:

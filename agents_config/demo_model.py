@@ -73,6 +73,7 @@ _OFF_LIMITS = re.compile(
     r"ignore (all |any |your |the |previous )+(instructions|rules)",
     re.IGNORECASE,
 )
+_CANCEL = re.compile(r"\b(cancel\w*|unsubscribe)\b.{0,40}\b(subscription|plan)\b", re.IGNORECASE)
 _QUESTION_WORDS = frozenset("how what where when why who which can could does the and you your for with".split())
 _GREETING = re.compile(r"^\s*(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening))\b", re.IGNORECASE)
 
@@ -160,6 +161,8 @@ def _decide(conversation: _Conversation, tools: list[Tool], handoffs: list[Hando
     if schema is not None:
         return [_Message(_guardrail_verdict(conversation.user_text))]
     if "lookup_invoice" in tool_names:
+        if _CANCEL.search(conversation.user_text) and "cancel_subscription" in tool_names:
+            return _cancel(conversation)
         return _billing(conversation, routes)
     if "search_docs" in tool_names:
         return _support(conversation, routes)
@@ -175,7 +178,7 @@ def _guardrail_verdict(text: str) -> str:
 
 
 def _is_billing(text: str) -> bool:
-    return bool(_BILLING.search(text))
+    return bool(_BILLING.search(text) or _CANCEL.search(text))
 
 
 def _triage(conversation: _Conversation, routes: dict[str, str]) -> list[_Part]:
@@ -233,6 +236,23 @@ def _billing(conversation: _Conversation, routes: dict[str, str]) -> list[_Part]
     elif _REFUND.search(text) and not refundable and "belongs to another" not in lookup:
         answer.append("I don't see a duplicate or wrong charge to refund on this invoice, so I haven't filed a refund.")
     return [_Message(" ".join(answer))]
+
+
+def _cancel(conversation: _Conversation) -> list[_Part]:
+    """Ask for `cancel_subscription` (a person approves it first), then say what happened."""
+    results = conversation.tool_results().get("cancel_subscription", [])
+    if not results:
+        return [
+            _Reasoning("The customer asks to cancel the subscription. Cancelling needs a person's approval, so I'll request it."),
+            _Call("cancel_subscription", {"reason": "The customer asked to cancel."}),
+        ]
+    output = results[-1][1]
+    if output.startswith("Subscription cancelled"):
+        return [_Message(f"Done: {output} You keep full access until then. Anything else I can help with?")]
+    if "already cancelled" in output:
+        return [_Message(output)]
+    return [_Message("The cancellation was not approved, so nothing was cancelled: your subscription stays active. "
+                     "Anything else I can help with?")]
 
 
 def _support(conversation: _Conversation, routes: dict[str, str]) -> list[_Part]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from agents import (
     Agent,
+    AgentOutputSchema,
     GuardrailFunctionOutput,
     InputGuardrail,
     ItemHelpers,
@@ -53,12 +54,14 @@ def build_guardrail(model: str, backend: "Backend") -> InputGuardrail:
         name="Guardrail check",
         instructions=GUARDRAIL_INSTRUCTIONS,
         model=model,
-        output_type=AccessCheck,
+        # A schema built once: given the bare type, the SDK rebuilds its pydantic adapter and JSON schema per run.
+        output_type=AgentOutputSchema(AccessCheck),
     )
 
-    # Not in parallel: the check finishes before the first model call, so a blocked request never
-    # shows the beginning of an answer that is then withdrawn (openai-agents #300).
-    @input_guardrail(name=GUARDRAIL_NAME, run_in_parallel=False)
+    # In parallel: the first agent's model call starts at once instead of after the check's round trip.
+    # streaming/holdback.py keeps everything that call produces (text, tool calls, handoffs) from being
+    # shown or run until the check passes, so a blocked request never shows a withdrawn answer (#300).
+    @input_guardrail(name=GUARDRAIL_NAME, run_in_parallel=True)
     async def customer_data_guard(
         ctx: RunContextWrapper, agent: Agent, input: str | list[TResponseInputItem]
     ) -> GuardrailFunctionOutput:

@@ -1,6 +1,6 @@
 """All configuration, read once from the environment (and `.env`) into one frozen object.
 
-Nothing else in the project reads `os.environ`; everything receives a `Settings`.
+Nothing else in the app reads `os.environ` (tests/test_settings.py checks); everything receives a `Settings`.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ class Settings:
     agents: str | None = None
     mcp_config: str | None = None
     guardrail: bool = True  # the demo team's model-based input guardrail
+    # Where `python app.py` listens (Gradio's own variable names, so a Space's settings apply).
+    server_name: str = "127.0.0.1"
+    server_port: int = 7860
 
     @property
     def offline(self) -> bool:
@@ -111,4 +114,6 @@ class Settings:
             agents=env.get("AGENTS", "").strip() or None,
             mcp_config=env.get("MCP_CONFIG", "").strip() or None,
             guardrail=_choice(env, "AGENT_GUARDRAIL", ("on", "off")) == "on",
+            server_name=env.get("GRADIO_SERVER_NAME", "").strip() or cls.server_name,
+            server_port=int(_number(env, "GRADIO_SERVER_PORT", cls.server_port, minimum=1)),
         )

@@ -1,4 +1,4 @@
-"""The agents' tools: documentation search for support, invoices and refunds for billing."""
+"""The agents' tools: documentation search for support; invoices, refunds and the subscription for billing."""
 
 from __future__ import annotations
 
@@ -141,4 +141,24 @@ async def request_refund(ctx: RunContextWrapper[ChatContext], invoice_id: str, r
     return (
         f"Refund {refund_id} granted: {amount} for {invoice.invoice_id} ({reason.strip() or 'no reason given'}). "
         "It reaches the card in 5 to 10 business days."
+    )
+
+
+@function_tool(needs_approval=True)
+async def cancel_subscription(ctx: RunContextWrapper[ChatContext], reason: str) -> str:
+    """Cancel the signed-in customer's Nimbus subscription at the end of the billing period.
+
+    A person approves each call before it runs (needs_approval): cancelling cannot be undone here.
+
+    Args:
+        reason: Why the customer wants to cancel, in one sentence.
+    """
+    await _pretend_io(ctx)
+    if ctx.context.cancellations:
+        return f"The subscription was already cancelled ({ctx.context.cancellations[-1]}); nothing changed."
+    cancellation_id = f"CX-{len(ctx.context.cancellations) + 1:04d}"
+    ctx.context.cancellations.append(cancellation_id)
+    return (
+        f"Subscription cancelled ({cancellation_id}): it stays active until the end of the current billing "
+        f"period and is not renewed. Reason noted: {reason.strip() or 'none given'}."
     )

@@ -1,7 +1,7 @@
 """The measured side, in its own process so that only server CPU is counted.
 
 `start(kind)` spawns a process and returns a `Server` handle that talks to it over a pipe:
-kind "app" serves this app (tests.servers.serve), "naive" serves bench/naive.py, "floor" serves
+kind "app" serves this app (devtools.server.serve), "naive" serves bench/naive.py, "floor" serves
 nothing and runs bare `Runner.run_streamed` consumers on request.
 """
 
@@ -37,7 +37,7 @@ def _serve_naive(team):
     import uvicorn
 
     from bench.naive import build_naive_app
-    from tests.servers import free_port
+    from devtools.server import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_naive_app(team), host="127.0.0.1", port=port, log_level="warning"))
@@ -67,18 +67,27 @@ async def _floor_run(team, message: str) -> dict[str, float]:
     return {"sent": sent, "first_text": first, "final": time.monotonic()}
 
 
-def _child(kind: str, conn) -> None:
+def _child(kind: str, conn, upstream_url: str | None = None) -> None:
     os.environ.update(ENV)
-    from bench.upstream import Upstream, bench_team
-    from conversations import open_store
-    from runtime import Runtime
-    from tests.servers import offline_settings, serve
-
     import tempfile
 
+    from bench.upstream import Upstream, bench_team
+    from conversations import open_store
+    from devtools.server import offline_settings, serve
+    from runtime import Runtime
+
     upstream = Upstream()
-    settings = offline_settings(demo_tool_latency=0.0)
-    team = bench_team(settings, upstream)
+    if upstream_url:
+        # A loopback HTTP upstream (bench/http_upstream.py): the real openai client and httpx path.
+        from agents_config import Settings, build_team
+
+        # As shipped: recording on (into a scratch folder), the span collector on (below), a SQLite file.
+        settings = Settings(openai_api_key="bench-key", openai_base_url=upstream_url, model="bench-model", max_retries=0,
+                            record_runs=True, recordings_dir=tempfile.mkdtemp(prefix="bench-recordings-"))
+        team = build_team(settings)
+    else:
+        settings = offline_settings(demo_tool_latency=0.0)
+        team = bench_team(settings, upstream)
     loop = asyncio.new_event_loop() if kind == "floor" else None
     if kind == "app":
         # A SQLite file, the app's default store (":memory:" shares one connection between all chats).
@@ -106,6 +115,12 @@ def _child(kind: str, conn) -> None:
                 upstream.marks.clear()
             elif command == "rss":
                 reply = rss_bytes()
+            elif command == "guardrail_in_parallel":
+                # The input guardrail as before issue 16 (False: the answer waits for the check), for comparison.
+                for agent in team.by_name.values():
+                    for guardrail in agent.input_guardrails:
+                        guardrail.run_in_parallel = args[0]
+                reply = None
             elif command == "floor":
                 async def many(count: int):
                     return await asyncio.gather(*(_floor_run(team, "bench") for _ in range(count)))
@@ -118,10 +133,10 @@ def _child(kind: str, conn) -> None:
 
 
 class Server:
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, upstream_url: str | None = None):
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_child, args=(kind, child), daemon=True)
+        self.process = context.Process(target=_child, args=(kind, child, upstream_url), daemon=True)
         self.process.start()
         if not self.conn.poll(120):
             raise TimeoutError(f"the {kind} server did not start")

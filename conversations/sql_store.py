@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agents.extensions.memory import SQLAlchemySession
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -96,6 +96,22 @@ async def _retry_when_locked(write: Callable[[], Awaitable[_T]]) -> _T:
     raise AssertionError("unreachable")
 
 
+def _sqlite_commits_without_fsync(dbapi_connection, _record) -> None:
+    """WAL with synchronous=NORMAL: a commit no longer waits for the disk (about 7 ms each here).
+
+    A turn commits about seven times (the chat, its lease, the SDK's items), and SQLite has one writer:
+    with every commit fsynced, twenty simultaneous chats queued behind each other's disk flushes for
+    seconds. In WAL mode NORMAL cannot corrupt the database; a power cut (not an app crash) may lose
+    the last commits. (The SDK sets WAL too; set here as well, as NORMAL is only safe with it.)
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
 class SQLConversationStore(ConversationStore):
     def __init__(self, url: str, ttl_seconds: float):
         super().__init__(ttl_seconds)
@@ -108,6 +124,8 @@ class SQLConversationStore(ConversationStore):
             url = f"sqlite+aiosqlite:///{os.path.join(self._scratch, 'conversations.sqlite3')}"
         self.engine = create_async_engine(url)
         self._file = sqlite_file(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_commits_without_fsync)
         self._ready = False
         self._ready_lock = asyncio.Lock()
 

@@ -39,7 +39,8 @@ class Conversation:
     """One chat: the SDK session holding its items, the agent it continues with, and small state.
 
     `state` holds what is not model input but belongs to the chat: refunds the demo tools granted
-    (see `ChatContext`), and whatever the UI needs to show the chat again.
+    (see `ChatContext`), a run waiting for a person's decision (streaming/approvals.py), and
+    whatever the UI needs to show the chat again.
     """
 
     id: str
@@ -48,8 +49,22 @@ class Conversation:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-async def guard(awaitable):
-    """Await a store operation; any backend failure becomes a `StoreError` with a safe message."""
+_RUNNING: set[asyncio.Future] = set()  # store operations finishing after their caller was cancelled
+
+
+async def guard(awaitable, shield: bool = True):
+    """Await a store operation; any backend failure becomes a `StoreError` with a safe message.
+
+    The operation itself is shielded: a cancelled turn (Stop, a dropped client) stops waiting at once,
+    but the operation runs to its end. Cancelled half-way, the SQL pool tears its connection down in a
+    task nobody keeps (aiosqlite: "Task was destroyed but it is pending"), and a write is left half done.
+    Not for taking a lease (`shield=False`): one taken after its taker left would block the chat.
+    """
+    if shield:
+        operation = asyncio.ensure_future(awaitable)
+        _RUNNING.add(operation)
+        operation.add_done_callback(_finished)
+        awaitable = asyncio.shield(operation)
     try:
         return await awaitable
     except (StoreError, asyncio.CancelledError):
@@ -57,6 +72,12 @@ async def guard(awaitable):
     except Exception as exc:
         log.warning("conversation store failed: %s", type(exc).__name__)
         raise StoreError(STORE_DOWN) from exc
+
+
+def _finished(operation: asyncio.Future) -> None:
+    _RUNNING.discard(operation)
+    if not operation.cancelled():
+        operation.exception()  # retrieved: a failure after the caller left is not "never retrieved"
 
 
 class GuardedSession:
@@ -86,6 +107,14 @@ def _is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return value.isprintable()
+
+
+def _drop_shown_turns(turns: list[dict[str, Any]], count: int) -> None:
+    """Drop the newest `count` asked turns of a transcript (streaming/transcript.py), with the runs
+    resumed after them, so a reload does not redraw turns that were undone."""
+    while count > 0 and turns:
+        if turns.pop().get("user") is not None:
+            count -= 1
 
 
 def new_conversation_id() -> str:
@@ -142,11 +171,19 @@ class ConversationStore(abc.ABC):
     async def _drop_lease(self, conversation_id: str, token: str) -> None:  # noqa: B027
         pass
 
-    async def create(self) -> Conversation:
+    async def create(self, conversation_id: str | None = None) -> Conversation:
+        """A new conversation; under `conversation_id` when a client names it (AG-UI's threadId).
+
+        A named one starts empty even if an expired chat not yet swept left items under that id.
+        Call it for a named id while holding `turn(conversation_id)`, so two first requests cannot both create.
+        """
         await self._maybe_sweep()
-        conversation_id = new_conversation_id()
+        named = conversation_id is not None
+        conversation_id = conversation_id if named else new_conversation_id()
         conversation = Conversation(conversation_id, self._session(conversation_id))
-        await self.save(conversation)
+        await self.save(conversation)  # first: it also makes a new database's tables
+        if named:
+            await self._guard(conversation.session.clear_session())
         return conversation
 
     async def get(self, conversation_id: str) -> Conversation | None:
@@ -177,6 +214,9 @@ class ConversationStore(abc.ABC):
         keep = user_indexes[user_turns]  # the first user message to drop, and everything after it
         for _ in range(len(items) - keep):
             await self._guard(conversation.session.pop_item())
+        # A run waiting for a decision is always the newest turn, so it went too (streaming/approvals.py).
+        conversation.state.pop("approval", None)
+        _drop_shown_turns(conversation.state.get("transcript") or [], len(user_indexes) - user_turns)
         # The next turn starts with the agent that answered the last turn kept (side effects such as a
         # granted refund stay: undo hides a turn, it does not reverse what its tools did).
         turn_agents = conversation.state.get("turn_agents", [])
@@ -208,7 +248,7 @@ class ConversationStore(abc.ABC):
                 with contextlib.suppress(Exception):
                     await self._drop_lease(conversation_id, stale)
             token = secrets.token_hex(16)
-            if not await self._guard(self._take_lease(conversation_id, token)):
+            if not await self._guard(self._take_lease(conversation_id, token), shield=False):
                 raise ConversationBusy(BUSY)
             keeper = asyncio.create_task(self._keep_lease(conversation_id, token))
             try:

@@ -27,6 +27,11 @@ class Admission:
         self.admitted = 0  # running + waiting
         self._slots: asyncio.Semaphore | None = None  # made on first use, in the server's event loop
 
+    @classmethod
+    def like_the_ui(cls, concurrency_limit: int) -> Admission:
+        """The Gradio queue's bound (app.py): `concurrency_limit` running, four times as many waiting."""
+        return cls(running=concurrency_limit, waiting=concurrency_limit * 4)
+
     def admit(self) -> Callable[[], None]:
         """Count a request in, or raise the 503; returns the release to call once (when it ends)."""
         if self.admitted >= self.capacity:

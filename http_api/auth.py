@@ -79,7 +79,7 @@ class LoginThrottle:
     Behind a reverse proxy every client has the proxy's address: limit there too (docs/security.md).
     """
 
-    max_failures = 10
+    max_failures = 20  # a person mistyping never gets near; a guesser gets one try every 3 s
     window_seconds = 60.0
     max_clients = 10_000  # bound on the memory the counters take
 

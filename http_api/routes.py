@@ -17,32 +17,29 @@ starts, so a second request for a busy conversation gets a plain `409` JSON answ
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, HTTPException, Request
-from starlette.requests import ClientDisconnect
 from sse_starlette import EventSourceResponse
 
-from conversations import Conversation, ConversationBusy, StoreError
+from conversations import Conversation, StoreError
 from runtime import Runtime
+from streaming.approvals import refresh
 from streaming.batching import batches
 from streaming.errors import describe
 from streaming.events import Done, Error, SessionStarted, ViewEvent, to_json
 
 from .admission import Admission, bounded
 from .schemas import ChatRequest, ChatResponse, ErrorDetail
+from .turns import TurnStream, claim_turn, read_json
 
-MAX_BODY_BYTES = 64 * 1024
-BODY_SECONDS = 15  # to receive a whole (small) body
 SSE_INTERVAL = 0.05  # text deltas coalesced into at most ~20 events a second
 KEEPALIVE_SECONDS = 15  # a comment line now and then, so proxies do not cut a long tool call
 SSE_LINE_END = "\n"  # plain "\n": the simplest readers split events on "\n\n"
-CLEANUP_SECONDS = 10  # bound on cancelling a run and releasing its chat after a disconnect
+MAX_APPROVALS = 64  # decisions in one request
 
 _ERRORS = {status: {"model": ErrorDetail} for status in (400, 401, 404, 408, 409, 413, 422, 503)}  # 503: store down, or busy
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": ChatRequest.model_json_schema()}}}}
@@ -50,28 +47,19 @@ _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {
 
 async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     """Parse and check the body by hand, so every bad input gets a clear 4xx (and a huge one is never read whole)."""
-    too_big = HTTPException(413, f"The request body is over {MAX_BODY_BYTES // 1024} KiB.")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_big
-    body = bytearray()
-    try:
-        # A body shorter than its Content-Length would hold the connection forever: give it a deadline.
-        async with asyncio.timeout(BODY_SECONDS):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    raise too_big
-    except TimeoutError:
-        raise HTTPException(408, f"The request body did not arrive within {BODY_SECONDS} s.") from None
-    except ClientDisconnect:  # the client left half-way: nothing to answer, nothing to log
-        raise HTTPException(400, "The request body ended early.") from None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested arrays
-        raise HTTPException(400, "The body is not valid JSON.") from None
+    data = await read_json(request)
     if not isinstance(data, dict):
         raise HTTPException(422, 'The body must be a JSON object like {"message": "Hi"}.')
+    session_id = data.get("session_id")
+    if session_id is not None and not isinstance(session_id, str):
+        raise HTTPException(422, '"session_id" must be a string or null.')
+    approvals = _read_approvals(data)
+    if approvals is not None:
+        if data.get("message") is not None:
+            raise HTTPException(422, 'Send either a "message" or "approvals", not both.')
+        if session_id is None:
+            raise HTTPException(422, '"approvals" needs the "session_id" of the conversation that waits for them.')
+        return ChatRequest(session_id=session_id, approvals=approvals)
     if "message" not in data:
         raise HTTPException(422, 'The body needs a "message" string.')
     if not isinstance(data["message"], str):
@@ -79,10 +67,20 @@ async def _read_request(request: Request, runtime: Runtime) -> ChatRequest:
     problem = runtime.check_message(data["message"])
     if problem:
         raise HTTPException(422, problem)
-    session_id = data.get("session_id")
-    if session_id is not None and not isinstance(session_id, str):
-        raise HTTPException(422, '"session_id" must be a string or null.')
     return ChatRequest(message=data["message"], session_id=session_id)
+
+
+def _read_approvals(data: dict[str, Any]) -> dict[str, str] | None:
+    """`{"<call_id>": "approve" | "reject"}`, checked for shape only; which calls wait is the store's say."""
+    approvals = data.get("approvals")
+    if approvals is None:
+        return None
+    if not isinstance(approvals, dict) or not approvals or len(approvals) > MAX_APPROVALS:
+        raise HTTPException(422, f'"approvals" must map 1 to {MAX_APPROVALS} call_ids to "approve" or "reject".')
+    for call_id, decision in approvals.items():
+        if len(call_id) > 200 or decision not in ("approve", "reject"):
+            raise HTTPException(422, '"approvals" must map call_ids to "approve" or "reject".')
+    return approvals
 
 
 async def _conversation(runtime: Runtime, session_id: str | None) -> Conversation:
@@ -99,14 +97,23 @@ async def _conversation(runtime: Runtime, session_id: str | None) -> Conversatio
 
 async def _claim_turn(runtime: Runtime, conversation: Conversation) -> AsyncExitStack:
     """Hold the conversation's turn lock until the returned stack is closed; 409 when it is taken."""
-    claim = AsyncExitStack()
+    return await claim_turn(runtime, conversation.id)
+
+
+async def _check_turn(runtime: Runtime, conversation: Conversation, body: ChatRequest, claim: AsyncExitStack) -> None:
+    """409 when the chat waits for a decision and gets a message, or a decision it does not wait for.
+
+    Read again under the claim: the copy read before it may predate another replica's decision.
+    """
     try:
-        await claim.enter_async_context(runtime.store.turn(conversation.id))
-    except ConversationBusy:
-        raise HTTPException(409, "This conversation is still answering the previous message; wait for its done event.") from None
-    except StoreError as exc:  # the store went away between finding the chat and claiming it
+        await refresh(runtime.store, conversation)
+    except StoreError as exc:
+        await claim.aclose()
         raise HTTPException(503, str(exc)) from None
-    return claim
+    problem = runtime.turn_problem(conversation, body.message, body.approvals)
+    if problem:
+        await claim.aclose()
+        raise HTTPException(409, problem)
 
 
 def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
@@ -114,13 +121,12 @@ def _sse(event: ViewEvent | dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(data, ensure_ascii=False)}
 
 
-def build_router(runtime: Runtime) -> APIRouter:
+def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
+    """The chat routes; `admission` bounds the turns they run (shared with /agui)."""
     router = APIRouter(tags=["chat"])
-    limit = runtime.settings.concurrency_limit
-    admission = Admission(running=limit, waiting=limit * 4)  # the Gradio queue's bound (app.py)
 
-    def turn_batches(conversation: Conversation, message: str) -> AsyncIterator[list[ViewEvent]]:
-        return batches(bounded(admission, runtime.turn(conversation, message)), SSE_INTERVAL)
+    def turn_batches(conversation: Conversation, body: ChatRequest) -> AsyncIterator[list[ViewEvent]]:
+        return batches(bounded(admission, runtime.turn(conversation, body.message, approvals=body.approvals)), SSE_INTERVAL)
 
     async def admitted_claim(body: ChatRequest) -> tuple[Conversation, AsyncExitStack]:
         """Admission first (a refused request stores nothing), then the conversation and its turn lock."""
@@ -144,38 +150,20 @@ def build_router(runtime: Runtime) -> APIRouter:
     async def chat_stream(request: Request) -> EventSourceResponse:
         body = await _read_request(request, runtime)
         conversation, claim = await admitted_claim(body)
+        await _check_turn(runtime, conversation, body, claim)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            turn = turn_batches(conversation, body.message)
-            step: asyncio.Future[list[ViewEvent]] | None = None
+            turn = TurnStream(turn_batches(conversation, body), claim)
             try:
                 yield _sse(SessionStarted(conversation.id))
-                while True:
-                    # A disconnect cancels this generator inside an anyio scope that re-cancels every
-                    # await until it exits. Awaiting the turn directly would pass each of those
-                    # cancellations on to the run's own clean-up (saving the chat, a DB write) and cut it
-                    # short; so each step runs in its own task behind a shield, cancelled once below.
-                    step = asyncio.ensure_future(anext(turn))
-                    try:
-                        batch = await asyncio.shield(step)
-                    except StopAsyncIteration:
-                        break
-                    step = None
+                async for batch in turn:
                     for event in batch:
                         yield _sse(event)
             except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, end with done
                 yield _sse(Error(describe(exc)))
                 yield _sse(Done(final="", last_agent=conversation.agent or runtime.team.start.name))
             finally:
-                # Shielded so that after a disconnect the run is cancelled now (not when the generator
-                # is collected) and the turn lock and store lease are really released (a half-done
-                # lease release would block the chat for the lease's lifetime).
-                with anyio.move_on_after(CLEANUP_SECONDS, shield=True):
-                    if step is not None and not step.done():
-                        step.cancel()
-                        await asyncio.wait({step})
-                    await turn.aclose()
-                    await claim.aclose()
+                await turn.aclose()  # cancels the run after a disconnect and releases the chat (see TurnStream)
 
         return EventSourceResponse(
             stream(),
@@ -195,7 +183,8 @@ def build_router(runtime: Runtime) -> APIRouter:
         body = await _read_request(request, runtime)
         conversation, claim = await admitted_claim(body)
         events: list[ViewEvent] = []
-        async with claim, aclosing(turn_batches(conversation, body.message)) as turn:
+        await _check_turn(runtime, conversation, body, claim)
+        async with claim, aclosing(turn_batches(conversation, body)) as turn:
             async for batch in turn:
                 events.extend(batch)
         done = events[-1] if events and isinstance(events[-1], Done) else None
@@ -207,6 +196,7 @@ def build_router(runtime: Runtime) -> APIRouter:
             last_agent=done.last_agent,
             events=[to_json(event) for event in events],
             usage=to_json(done)["usage"],
+            awaiting_approval=done.awaiting_approval,
         )
 
     return router

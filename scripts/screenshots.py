@@ -1,7 +1,7 @@
 """Pictures for the README: the offline app answering the billing question, in headless Chromium.
 
-    python scripts/screenshots.py        # writes docs/screenshot.png, docs/screenshot-dark.png,
-                                         # docs/phone.png and docs/streaming.gif
+    python scripts/screenshots.py        # writes docs/screenshot.png, docs/screenshot-dark.png, docs/phone.png,
+                                         # docs/streaming.gif and docs/approval.png
 
 Runs the whole app on the offline demo model on a free loopback port, so the pictures show exactly
 what `python app.py` shows with no key. Needs /usr/bin/chromium (apt-get install -y chromium
@@ -28,11 +28,12 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # noqa: 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from runtime import Runtime  # noqa: E402
-from tests.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, GradioChat, NetworkGuard, launch  # noqa: E402
-from tests.servers import offline_settings, serve  # noqa: E402
+from devtools.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, GradioChat, NetworkGuard, launch  # noqa: E402
+from devtools.server import offline_settings, serve  # noqa: E402
 
 DOCS = ROOT / "docs"
 QUESTION = "I was charged twice on invoice INV-1001, can you refund me?"
+CANCEL = "Please cancel my subscription."
 # What the viewer can see change: the answer's length and each note's title and state.
 JS_SIGNATURE = f"() => ({JS_LAST_ANSWER})().length + '|' + JSON.stringify(({JS_NOTES})())"
 GIF_WIDTH = 640
@@ -100,6 +101,14 @@ def main() -> None:
         page.evaluate("() => { const c = document.querySelector('.bubble-wrap'); c.scrollTo(0, c.scrollHeight); }")
         page.wait_for_selector("#turn-stats table")
         page.screenshot(path=str(DOCS / "screenshot.png"), clip=chat_clip(page))
+
+        # An approval waiting in a fresh chat: the note with the tool's arguments, Approve and Reject under it.
+        approval_page = context.new_page()
+        approval = GradioChat(approval_page, url)
+        approval.send(CANCEL)
+        approval_page.wait_for_selector(".options button.option", timeout=30_000)
+        approval_page.wait_for_function("() => document.querySelector('#turn-stats').innerText.includes('Waiting')")
+        approval_page.screenshot(path=str(DOCS / "approval.png"), clip=chat_clip(approval_page))
         context.close()
 
         # Dark mode: the same turn, to show the graph and the table read in both themes.
@@ -126,7 +135,7 @@ def main() -> None:
         browser.close()
         if guard.outside:
             raise SystemExit(f"the page tried to reach outside hosts: {guard.outside}")
-    for name in ("screenshot.png", "screenshot-dark.png", "phone.png", "streaming.gif"):
+    for name in ("screenshot.png", "screenshot-dark.png", "phone.png", "streaming.gif", "approval.png"):
         print(f"{DOCS / name}: {(DOCS / name).stat().st_size // 1024} KB")
 
 

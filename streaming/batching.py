@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from .events import ReasoningDelta, TextDelta, ViewEvent
+from .events import Done, ReasoningDelta, TextDelta, ViewEvent
 
 _MERGEABLE = (TextDelta, ReasoningDelta)
 
@@ -59,7 +59,10 @@ async def batches(source: AsyncIterator[ViewEvent], interval: float = 0.05) -> A
             # The first text of the answer goes out at once, even right after a batch of notes:
             # time to first visible text is what a person feels most.
             first_text = not text_shown and any(isinstance(e, TextDelta) for e in buffer)
-            if wait > 0 and not finished.is_set() and not first_text:
+            # `Done` ends a turn: what comes after it is the source's own clean-up (writing a recording),
+            # which the final text and the figures must not wait for.
+            ended = bool(buffer) and isinstance(buffer[-1], Done)
+            if wait > 0 and not finished.is_set() and not first_text and not ended:
                 # Hold the batch until the interval is up, unless the source ends first.
                 # (asyncio.timeout, not wait_for: wait_for can swallow a Stop on 3.11.)
                 with contextlib.suppress(TimeoutError):

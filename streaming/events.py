@@ -1,7 +1,7 @@
 """The app's own stream of "view events": what a person (or an API client) should see of a run.
 
 The SDK's stream events are rich and low level; these are the few kinds the UI and the HTTP API
-render. Each `to_json()` is exactly the event shape of the HTTP API (see CONTRACT.md).
+render. Each `to_json()` is exactly the event shape of the HTTP API (README.md, "The HTTP API"; and /docs).
 """
 
 from __future__ import annotations
@@ -67,6 +67,17 @@ class Error:
 
 
 @dataclass(frozen=True)
+class ApprovalRequired:
+    """A tool call that waits for a person's decision (the SDK's interruption); nothing ran yet."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text, as ToolCall.arguments
+    agent: str
+    type: Literal["approval_required"] = "approval_required"
+
+
+@dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
@@ -81,6 +92,7 @@ class Done:
     stats: dict[str, Any] = field(default_factory=dict)  # see streaming.stats.TurnStats.to_json
     trace: list[dict[str, Any]] = field(default_factory=list)  # the turn's spans, see streaming.tracing
     trace_id: str | None = None
+    awaiting_approval: list[str] = field(default_factory=list)  # call_ids of ApprovalRequired events, if any
     type: Literal["done"] = "done"
 
 
@@ -92,7 +104,7 @@ class SessionStarted:
 
 ViewEvent = (
     TextDelta | ToolCall | ToolOutput | Handoff | AgentUpdated | ReasoningDelta | GuardrailTripped | Error | Done
-    | SessionStarted
+    | SessionStarted | ApprovalRequired
 )
 
 

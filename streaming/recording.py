@@ -339,10 +339,15 @@ def prune(policy: RecordingPolicy) -> list[Path]:
         with contextlib.suppress(OSError):
             if time.time() - leftover.stat().st_mtime > 3600:
                 leftover.unlink()
-    files = sorted(policy.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # One stat per file (this runs after every recorded turn, over up to `max_files` files).
+    stats = []
+    for path in policy.directory.glob("*.jsonl"):
+        with contextlib.suppress(OSError):
+            stats.append((path, path.stat()))
+    stats.sort(key=lambda pair: pair[1].st_mtime, reverse=True)
     kept_bytes, deleted = 0, []
-    for index, path in enumerate(files):
-        size = path.stat().st_size
+    for index, (path, stat) in enumerate(stats):
+        size = stat.st_size
         if index >= policy.max_files or (index > 0 and kept_bytes + size > policy.max_bytes):
             with contextlib.suppress(OSError):
                 path.unlink()

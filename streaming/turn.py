@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from agents import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered, Runner
 
@@ -17,8 +18,10 @@ from agents_config import AgentTeam
 from agents_config.pricing import estimate_turn_cost
 from conversations import Conversation, ConversationStore, StoreError
 
+from . import approvals as approvals_store
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
-from .events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
+from .holdback import GuardrailGate, held_back, waits_for_guardrails
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
@@ -39,92 +42,159 @@ async def run_turn(
     team: AgentTeam,
     store: ConversationStore,
     conversation: Conversation,
-    message: str,
+    message: str | None,
     limits: TurnLimits = TurnLimits(),
+    approvals: dict[str, str] | None = None,
 ) -> AsyncIterator[ViewEvent]:
     """Stream one turn as view events. The last event is always `Done`, after an `Error` if any.
 
-    Closing or cancelling the consumer cancels the run: `result.cancel()` runs in `finally`,
-    because the SDK keeps calling the model and tools while a consumer is suspended elsewhere.
+    `approvals` ({call_id: "approve" | "reject"}, with no message) resumes a run that waits for a
+    person's decision (see streaming/approvals.py); such a run ends with `ApprovalRequired` events
+    and a `Done` listing them. Closing or cancelling the consumer cancels the run: `result.cancel()`
+    runs in `finally`, because the SDK keeps calling the model and tools while a consumer is suspended.
     """
+    refused = await _refused(store, conversation, message, approvals)
+    if refused is not None:
+        yield Error(refused)
+        yield Done(final="", last_agent=team.agent(conversation.agent).name)
+        return
     context = team.new_context(conversation.state, limits.tool_latency)  # the team's per-chat tool state
     agent = team.agent(conversation.agent)
-    segment = ""  # text of the agent answering now; the final answer is the last segment
     stats = TurnStats()
+    outcome = _Outcome()
     async with team.backend.run_config() as run_config:
+        try:
+            start = message if approvals is None else await approvals_store.claim(team, store, conversation, approvals, context)
+        except StoreError as exc:
+            yield Error(str(exc))
+            yield Done(final="", last_agent=agent.name)
+            return
+        gate = GuardrailGate()  # parallel input guardrails: no tool runs, nothing shows, before they pass
         result = Runner.run_streamed(
             agent,
-            message,
+            start,
             context=context,
             session=conversation.session,
             max_turns=limits.max_turns,
             run_config=run_config,
+            hooks=gate,
         )
-        events = result.stream_events().__aiter__()
-        interrupted = True  # until the loop below ends on its own: Stop, a closed tab, a dropped client
-        store_failed = False
+        gate.result = result
+        events = held_back(result, result.stream_events(), waits_for_guardrails(agent, run_config, start))
         try:
-            try:
-                while True:
-                    limit = limits.tool_timeout if stats.tools_running else limits.stall_timeout
-                    try:
-                        # Time out each step, not the whole stream (wrapping the stream does not interrupt
-                        # it). asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                        # that lands as the next event arrives, and the run would outlive a Stop.
-                        async with asyncio.timeout(limit):
-                            event = await events.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    for view in translate(event):
-                        stats.observe(view)
-                        if isinstance(view, TextDelta):
-                            segment += view.content
-                        elif isinstance(view, (Handoff, AgentUpdated)):
-                            segment = ""
-                        yield view
-            except asyncio.TimeoutError:
-                note = TOOL_TOO_SLOW if stats.tools_running else STALLED
-                yield Error(note.format(seconds=limit))
-            except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
-                name, text = guardrail_message(exc)
-                yield GuardrailTripped(name=name, message=text)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes one readable note
-                store_failed = isinstance(exc, StoreError)
-                yield Error(describe(exc))
-            else:
-                if isinstance(result.final_output, str) and result.final_output:
-                    segment = result.final_output
-            interrupted = False
+            async with contextlib.aclosing(_views(result, events, limits, stats, outcome)) as views:
+                async for view in views:
+                    yield view
+            if outcome.completed:  # if the run stopped on tools that need a person's decision, keep it with the chat
+                outcome.waiting = approvals_store.park(conversation, result)
         finally:
             result.cancel()
-            conversation.agent = result.last_agent.name
             team.keep_context(context, conversation.state)
-            # Who answered each turn, so undoing turns can also restore who answers next.
-            conversation.state.setdefault("turn_agents", []).append(conversation.agent)
-            if interrupted:
+            _note_agent(conversation, result.last_agent.name, resumed=approvals is not None)
+            if not outcome.ended:  # Stop, a closed tab, a dropped client
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
+    done = _done(team, agent.name, result, stats, outcome.segment, outcome.waiting)
+    # Kept with the chat (bounded) so an export can show every turn's figures.
+    conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
+    try:
+        await store.save(conversation)
+    except StoreError as exc:
+        if not outcome.store_failed:  # one note for one outage, not one per attempt
+            yield Error(str(exc))
+    # After the save: a consumer cancelled while these are shown leaves the decision waiting, not lost.
+    for call in outcome.waiting:
+        yield call
+    yield done
+
+
+@dataclass
+class _Outcome:
+    """How the run's stream went, filled in by `_views` for `run_turn`."""
+
+    segment: str = ""  # text of the agent answering now; the final answer is the last segment
+    ended: bool = False  # the stream ended on its own (an answer, an error), not by Stop or a lost consumer
+    completed: bool = False  # ... and without an error
+    store_failed: bool = False
+    waiting: list[ApprovalRequired] = field(default_factory=list)
+
+
+async def _views(
+    result, stream: AsyncIterator[Any], limits: TurnLimits, stats: TurnStats, outcome: _Outcome
+) -> AsyncIterator[ViewEvent]:
+    """The run's view events from its (held back) stream; a failure ends them with one readable `Error` or
+    `GuardrailTripped`."""
+    events = stream.__aiter__()
+    try:
+        while True:
+            limit = limits.tool_timeout if stats.tools_running else limits.stall_timeout
+            try:
+                # Time out each step, not the whole stream (wrapping the stream does not interrupt
+                # it). asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that lands as the next event arrives, and the run would outlive a Stop.
+                async with asyncio.timeout(limit):
+                    event = await events.__anext__()
+            except StopAsyncIteration:
+                break
+            for view in translate(event):
+                stats.observe(view)
+                if isinstance(view, TextDelta):
+                    outcome.segment += view.content
+                elif isinstance(view, (Handoff, AgentUpdated)):
+                    outcome.segment = ""
+                yield view
+    except asyncio.TimeoutError:
+        note = TOOL_TOO_SLOW if stats.tools_running else STALLED
+        yield Error(note.format(seconds=limit))
+    except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
+        name, text = guardrail_message(exc)
+        yield GuardrailTripped(name=name, message=text)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one readable note
+        outcome.store_failed = isinstance(exc, StoreError)
+        yield Error(describe(exc))
+    else:
+        if isinstance(result.final_output, str) and result.final_output:
+            outcome.segment = result.final_output
+        outcome.completed = True
+    outcome.ended = True
+
+
+def _note_agent(conversation: Conversation, agent: str, *, resumed: bool) -> None:
+    """Who answered each turn, so undoing turns can also restore who answers next."""
+    conversation.agent = agent
+    turn_agents = conversation.state.setdefault("turn_agents", [])
+    if resumed and turn_agents:  # a resumed run finishes its turn; it is not a new one
+        turn_agents[-1] = agent
+    else:
+        turn_agents.append(agent)
+
+
+def _done(team: AgentTeam, first_agent: str, result, stats: TurnStats, segment: str, waiting: list[ApprovalRequired]) -> Done:
     usage = result.context_wrapper.usage
-    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage, {agent.name, *stats.agent_path}))
+    stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage, {first_agent, *stats.agent_path}))
     trace_id = result.trace.trace_id if result.trace is not None else None
-    done = Done(
+    return Done(
         final=segment,
         last_agent=result.last_agent.name,
         usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
         stats=stats.to_json(),
         trace=spans_to_json(turn_spans(trace_id)),
         trace_id=trace_id,
+        awaiting_approval=[call.call_id for call in waiting],
     )
-    # Kept with the chat (bounded) so an export can show every turn's figures.
-    conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
+
+
+async def _refused(
+    store: ConversationStore, conversation: Conversation, message: str | None, approvals: dict[str, str] | None
+) -> str | None:
+    """Why this turn must not run, checked on the store's current copy of the chat (see approvals.refresh)."""
     try:
-        await store.save(conversation)
+        await approvals_store.refresh(store, conversation)
     except StoreError as exc:
-        if not store_failed:  # one note for one outage, not one per attempt
-            yield Error(str(exc))
-    yield done
+        return str(exc)
+    return approvals_store.problem(conversation, message, approvals)
 
 
 def _cost(team: AgentTeam, usage, agent_names: set[str]) -> float | None:

@@ -17,7 +17,7 @@ os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ.setdefault("SESSION_DB_URL", ":memory:")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from tests.servers import offline_settings, serve  # noqa: E402
+from devtools.server import offline_settings, serve  # noqa: E402
 
 
 @pytest.fixture
@@ -26,10 +26,14 @@ def settings():
 
 
 @pytest.fixture
-def runtime(settings):
+async def runtime(settings):
+    """A fresh runtime; closed afterwards on the test's own loop, so no store connection outlives it
+    (an aiosqlite connection left open warns "Event loop is closed" into a later test)."""
     from runtime import Runtime
 
-    return Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings)
+    yield runtime
+    await runtime.aclose()  # a served app (live_app) has closed it already: closing twice is harmless
 
 
 @pytest.fixture

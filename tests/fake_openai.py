@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.servers import free_port
+from devtools.server import free_port
 
 FAULTS = ("401", "429", "500", "stall", "cut", "malformed", "ws_close")
 GUARDRAIL_ANSWER = {"blocked": False, "reason": "The user asks about their own account."}

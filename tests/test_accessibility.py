@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from runtime import Runtime
-from tests.browser import STOP_BUTTON, TEXTBOX, GradioChat, NetworkGuard, chromium_missing_reason, in_ci, launch
-from tests.servers import offline_settings, serve
+from devtools.browser import STOP_BUTTON, TEXTBOX, GradioChat, NetworkGuard, launch
+from devtools.server import offline_settings, serve
+from tests.services import in_ci, require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -74,11 +75,7 @@ JS_ANSWERS = """() => [...document.querySelectorAll('[data-testid=bot]')]
 
 @pytest.fixture(scope="module")
 def browser():
-    reason = chromium_missing_reason()
-    if reason:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()

@@ -59,9 +59,32 @@ async def test_non_text_events_keep_their_order_and_are_never_merged():
     ]
 
 
-async def test_first_batch_is_immediate_and_text_is_flushed_during_a_pause():
-    # A long interval makes "immediate" and "flushed by the timer" easy to tell apart, even on a busy machine.
-    interval = 1.0
+DEADLINE = 30.0  # seconds: only a hang reaches it, on however busy a machine
+FOREVER = 3600.0  # an interval no test waits out: what arrives within DEADLINE did not wait for it
+
+
+async def test_the_first_and_the_last_batch_do_not_wait_for_the_interval():
+    end = asyncio.Event()
+
+    # Notes, not text: the answer's first text has a fast lane of its own (the test after the next).
+    async def source():
+        yield ToolCall("lookup_invoice", "c1", "{}")
+        await end.wait()
+        yield Done(final="", last_agent="Billing Agent")
+
+    stream = batches(source(), FOREVER)
+    assert await asyncio.wait_for(anext(stream), DEADLINE) == [ToolCall("lookup_invoice", "c1", "{}")]
+    end.set()  # the source ends: its last event goes out at once, not a whole interval after the first
+    rest = await asyncio.wait_for(_collect(stream), DEADLINE)
+    assert _flatten(rest) == [Done(final="", last_agent="Billing Agent")]
+
+
+async def _collect(stream):
+    return [batch async for batch in stream]
+
+
+async def test_text_is_flushed_by_the_timer_during_a_pause():
+    interval = 0.5
     loop = asyncio.get_running_loop()
     resume = asyncio.Event()
     first_shown = asyncio.Event()
@@ -74,17 +97,16 @@ async def test_first_batch_is_immediate_and_text_is_flushed_during_a_pause():
         yield TextDelta(" third")
 
     stream = batches(source(), interval)
-    started = loop.time()
-    first = await asyncio.wait_for(stream.__anext__(), interval)
+    first = await asyncio.wait_for(anext(stream), DEADLINE)
+    shown_at = loop.time()
     assert _text(first) == "first"
-    assert loop.time() - started < interval / 2  # no wait for the interval before the first batch
     first_shown.set()
-    second = await asyncio.wait_for(stream.__anext__(), 3 * interval)
+    second = await asyncio.wait_for(anext(stream), DEADLINE)
     assert _text(second) == " second"
     assert not resume.is_set()  # shown by the timer, without waiting for the next delta
-    assert loop.time() - started >= interval * 0.9  # but not before the interval was up
+    assert loop.time() - shown_at >= interval * 0.9  # but not before the interval was up (timers never fire early)
     resume.set()
-    rest = [batch async for batch in stream]
+    rest = await asyncio.wait_for(_collect(stream), DEADLINE)
     assert _text(_flatten(rest)) == " third"
 
 
@@ -135,8 +157,8 @@ async def test_closing_the_consumer_cancels_the_source():
 
     stream = batches(source(), INTERVAL)
     assert _text(await stream.__anext__()) == "working"
-    await asyncio.wait_for(started.wait(), 1)
-    await asyncio.wait_for(stream.aclose(), 1)
+    await asyncio.wait_for(started.wait(), DEADLINE)
+    await asyncio.wait_for(stream.aclose(), DEADLINE)
     assert cancelled.is_set() and finished.is_set()
 
 
@@ -156,15 +178,14 @@ async def test_cancelling_the_consumer_task_cancels_the_source():
             delivered.set()
 
     task = asyncio.create_task(consumer())
-    await asyncio.wait_for(delivered.wait(), 1)
+    await asyncio.wait_for(delivered.wait(), DEADLINE)
     task.cancel()
-    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 1)
-    await asyncio.wait_for(finished.wait(), 1)
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), DEADLINE)
+    await asyncio.wait_for(finished.wait(), DEADLINE)
 
 
 async def test_the_first_text_is_not_held_behind_a_batch_of_notes():
     """Right after notes went out, the answer's first text is still sent at once (time to first text)."""
-    interval = 0.5
     release = asyncio.Event()
 
     async def source():
@@ -173,15 +194,40 @@ async def test_the_first_text_is_not_held_behind_a_batch_of_notes():
         yield TextDelta("Hello")
         await asyncio.Event().wait()  # the model keeps thinking; only the first text matters here
 
+    stream = batches(source(), FOREVER)
+    try:
+        first = await asyncio.wait_for(anext(stream), DEADLINE)
+        assert isinstance(first[0], Handoff)
+        release.set()
+        second = await asyncio.wait_for(anext(stream), DEADLINE)  # held for the interval, it would never come
+        assert [e.content for e in second] == ["Hello"]
+    finally:
+        await stream.aclose()
+
+
+async def test_done_goes_out_at_once_without_waiting_for_the_sources_clean_up():
+    """The final text and `Done` are not held behind the source's clean-up (writing a recording) or the interval."""
+    interval = 0.5
+    release = asyncio.Event()
+    cleanup = asyncio.Event()
+
+    async def source():
+        yield TextDelta("Hello")
+        await release.wait()
+        yield TextDelta(" world")
+        yield Done(final="Hello world", last_agent="Triage Agent")
+        await cleanup.wait()  # the recording is being written; the turn has ended for the person
+
     loop = asyncio.get_running_loop()
     stream = batches(source(), interval)
     try:
         first = await anext(stream)
-        assert isinstance(first[0], Handoff)
+        assert [e.content for e in first] == ["Hello"]
         release.set()
         released_at = loop.time()
         second = await anext(stream)
-        assert [e.content for e in second] == ["Hello"]
+        assert [type(e) for e in second] == [TextDelta, Done] and second[0].content == " world"
         assert loop.time() - released_at < interval / 2
     finally:
+        cleanup.set()
         await stream.aclose()

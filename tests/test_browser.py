@@ -12,15 +12,16 @@ from contextlib import ExitStack
 
 import pytest
 from agents import function_tool
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from openai.types.responses import ResponseFunctionCallArgumentsDoneEvent, ResponseTextDeltaEvent
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from agents_config import Backend, build_team
 from agents_config.demo_model import DemoModel, DemoModelProvider
 from conversations import open_store
+from devtools.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, launch
+from devtools.server import offline_settings, serve
 from runtime import Runtime
-from tests.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, chromium_missing_reason, in_ci, launch
-from tests.servers import offline_settings, serve
+from tests.services import require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -34,11 +35,7 @@ OUTSIDE_HOST = "198.51.100.7"  # TEST-NET-2: never routable, and the network gua
 @pytest.fixture(scope="module")
 def browser():
     """One Chromium for the whole module: launching one costs more than most tests here."""
-    reason = chromium_missing_reason()
-    if reason:
-        if in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
@@ -148,7 +145,7 @@ def answer_grows_past(page, length: int, timeout: float) -> int:
     return len(page.evaluate(JS_LAST_ANSWER))
 
 
-def wait_for_note(page, title_part: str, pending: bool, timeout: float = 15_000) -> None:
+def wait_for_note(page, title_part: str, pending: bool, timeout: float = 30_000) -> None:
     page.wait_for_function(
         f"([part, pending]) => ({JS_NOTES})().some(n => n.title.includes(part) && n.pending === pending)",
         arg=[title_part, pending],
@@ -160,8 +157,9 @@ def wait_for_note(page, title_part: str, pending: bool, timeout: float = 15_000)
 
 
 def test_billing_answer_streams_with_tool_and_handoff_notes(start_app, page):
-    # 60 tokens/s and a pretend tool latency: slow enough to see frames and a pending tool note.
-    url = start_app(Runtime.from_settings(offline_settings(demo_tokens_per_second=60, demo_tool_latency=0.5)))
+    # 20 tokens/s (the answer takes ~4 s) and a 1 s pretend tool: slow enough to see frames and a pending tool
+    # note even when a loaded machine leaves the browser a frame now and then only.
+    url = start_app(Runtime.from_settings(offline_settings(demo_tokens_per_second=20, demo_tool_latency=1.0)))
     chat = GradioChat(page, url)
     chat.send(BILLING_QUESTION)
 
@@ -169,12 +167,11 @@ def test_billing_answer_streams_with_tool_and_handoff_notes(start_app, page):
     wait_for_note(page, "lookup_invoice", pending=False)
     wait_for_note(page, "Handoff → Billing Agent", pending=False)
 
-    lengths = [0]
-    for _ in range(3):
-        lengths.append(answer_grows_past(page, lengths[-1], timeout=10_000))
-    assert "Anything else I can check?" not in chat.last_answer(), "the answer arrived in one piece, not streamed"
-
-    chat.wait_idle()
+    # Streamed: the first text shown is part of the answer, not all of it. (How many frames a loaded
+    # machine renders in between is not this test's business.)
+    first_shown = answer_grows_past(page, 0, timeout=30_000)
+    chat.wait_idle(timeout=60_000)
+    assert first_shown < len(chat.last_answer()), "the answer arrived in one piece, not streamed"
     assert "RF-1001" in chat.last_answer()
     titles = [note["title"] for note in chat.notes()]
     assert "🔀 Handoff → Billing Agent" in titles

@@ -6,9 +6,19 @@ import pytest
 
 from agents_config import build_team
 from conversations import open_store
-from streaming.events import AgentUpdated, Done, Error, GuardrailTripped, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput
+from devtools.server import offline_settings
+from streaming.events import (
+    AgentUpdated,
+    Done,
+    Error,
+    GuardrailTripped,
+    Handoff,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolOutput,
+)
 from streaming.turn import TurnLimits, run_turn
-from tests.servers import offline_settings
 
 BILLING_QUESTION = "I was charged twice on invoice INV-1001, can you refund me?"
 DOCS_QUESTION = "How do I rotate an API key?"

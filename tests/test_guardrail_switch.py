@@ -6,10 +6,10 @@ from agents.testing import ScriptedModel, assistant_message
 
 from agents_config import Backend, Settings, build_team
 from conversations import open_store
+from devtools.server import offline_settings
 from streaming.errors import MALFORMED
 from streaming.events import Done, Error, TextDelta
 from streaming.turn import run_turn
-from tests.servers import offline_settings
 from tests.test_turn import OneModelProvider
 
 

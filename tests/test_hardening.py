@@ -245,3 +245,45 @@ def test_an_unusable_session_db_url_stops_the_start_with_one_line(tmp_path):
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "SESSION_DB_URL" in lines[0] and "Traceback" not in done.stderr, done.stderr[-500:]
+
+
+# --- 10: turns cancelled mid-write leave no half-closed SQLite connection ----------------------------
+
+
+async def test_cancelled_turns_leave_no_pending_sqlite_tasks(tmp_path):
+    import asyncio
+    import gc
+    import logging
+
+    from tests.test_stores import make_runtime
+
+    destroyed: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "destroyed but it is pending" in record.getMessage():
+                destroyed.append(record.getMessage())
+
+    handler = Catch()
+    logging.getLogger("asyncio").addHandler(handler)
+    runtime = make_runtime(str(tmp_path / "chats.sqlite3"), demo_tokens_per_second=0, demo_tool_latency=0)
+    try:
+        conversation = await runtime.store.create()
+        for attempt in range(40):
+
+            async def turn():
+                async with runtime.store.turn(conversation.id):
+                    async for _ in runtime.turn(conversation, "I was charged twice on invoice INV-1001, can you refund me?"):
+                        pass
+
+            task = asyncio.create_task(turn())
+            # Not a wait for something: this picks where in the turn (which store write) the cancel lands.
+            await asyncio.sleep(0.002 * (attempt % 20))
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            gc.collect()
+    finally:
+        await runtime.aclose()
+        gc.collect()
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert not destroyed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gradio_client import Client
 
-from streaming.events import Done, TextDelta, ToolCall, ToolOutput
+from streaming.events import Done, TextDelta, ToolCall
 from streaming.turn import TurnLimits, run_turn
 from ui.insights import agent_graph, graph_caption, stats_markdown, timeline_html
 
@@ -47,10 +47,18 @@ async def test_the_billing_timeline_has_triage_handoff_tools_and_model_calls_tha
     assert any(label.startswith("guardrail · Customer data guard") for label in labels)
     spans = {span["label"]: span for span in done.trace}
     billing = spans["agent · Billing Agent"]
-    inside = [s for s in done.trace if s["kind"] in ("function", "generation") and s["start_s"] >= billing["start_s"]]
-    # The billing agent's model calls and tools run one after another inside its span: they add up to it.
-    assert sum(s["duration_s"] for s in inside) <= billing["duration_s"] + 0.01
-    assert sum(s["duration_s"] for s in inside) >= 0.9 * billing["duration_s"]
+    inside = sorted((s for s in done.trace if s["kind"] in ("function", "generation") and s["start_s"] >= billing["start_s"]),
+                    key=lambda s: s["start_s"])
+    # The billing agent's model calls and tools run one after another inside its span: each starts after the
+    # one before it ended and all end before the agent does. (Order and nesting, not a share of the span's time:
+    # the gaps between them are SDK overhead, which grows on a loaded machine.)
+    assert [s["label"].split(" · ")[0] for s in inside] == ["model call", "tool", "model call", "tool", "model call"]
+    assert [s["label"] for s in inside if s["kind"] == "function"] == ["tool · lookup_invoice", "tool · request_refund"]
+    rounding = 0.0002  # start and duration are rounded to 0.1 ms each
+    for before, after in zip(inside, inside[1:]):
+        assert after["start_s"] >= before["start_s"] + before["duration_s"] - rounding, (before, after)
+    assert inside[-1]["start_s"] + inside[-1]["duration_s"] <= billing["start_s"] + billing["duration_s"] + rounding
+    assert all(s["duration_s"] > 0 for s in inside)
     for tool in ("tool · lookup_invoice", "tool · request_refund"):
         assert spans[tool]["duration_s"] >= 0.1
     html = timeline_html(done.trace)
@@ -105,10 +113,16 @@ def test_gradio_streams_the_active_agent_and_the_final_stats(live_app):
     """The handler's insight output (a State, so /chat still returns messages) follows the run."""
     client = Client(live_app, verbose=False)
     job = client.submit(BILLING, api_name="/chat")
-    job.result()
-    # The panel is fed by a gr.State; gradio_client hides States, so check the API shape stayed the same
-    # and the panel's data through the handler directly below.
-    assert isinstance(job.outputs()[-1], list)
+    final = job.result()
+    # The panel is fed by a gr.State; gradio_client hides States, so /chat still streams just the chat's
+    # messages (never the insight dict), and the panel's data is checked through the handler below.
+    outputs = job.outputs()
+    assert len(outputs) >= 2 and outputs[-1] == final
+    for messages in outputs:
+        assert isinstance(messages, list) and all(m["role"] == "assistant" and "content" in m for m in messages), messages
+    titles = [(m.get("metadata") or {}).get("title") or "" for m in final]
+    assert any("lookup_invoice" in t for t in titles) and any("request_refund" in t for t in titles)
+    assert "RF-1001" in [m["content"] for m in final if not m.get("metadata")][-1]
 
 
 async def test_the_handler_reports_the_answering_agent_then_the_stats(runtime):

@@ -14,9 +14,9 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agents_config import AgentsModule, Backend, ConfigError, build_team
 from agents_config.mcp import McpStartError, servers_from_config
+from devtools.server import offline_settings
 from runtime import Runtime
 from streaming.events import Done, ToolCall, ToolOutput
-from tests.servers import offline_settings
 from tests.test_own_agents_loading import _run_app, _write
 from tests.test_turn import OneModelProvider
 from ui.insights import agent_graph

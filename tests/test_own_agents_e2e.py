@@ -5,7 +5,6 @@ the graph shows the agents, /chat/stream works, and the turn is recorded and rep
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,12 +15,12 @@ import httpx
 import pytest
 
 from agents_config import load_agents
+from devtools.server import free_port, offline_settings
 from runtime import Runtime
 from streaming.events import Done, GuardrailTripped, TextDelta, ToolCall, ToolOutput
 from streaming.recording import load_recording
 from streaming.replay import replay_events
 from tests.fake_openai import call, serve_fake, text
-from tests.servers import free_port, offline_settings
 from tests.test_own_agents_loading import _env
 
 ROOT = Path(__file__).resolve().parent.parent

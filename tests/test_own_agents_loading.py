@@ -13,7 +13,7 @@ from agents import Agent
 
 from agents_config import AgentsLoadError, ConfigError, build_team, load_agents
 from agents_config.loading import start_agent
-from tests.servers import offline_settings
+from devtools.server import offline_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = """

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents_config import Settings
+from devtools.server import offline_settings
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import (
@@ -41,7 +42,7 @@ from streaming.recording import (
 )
 from streaming.replay import replay_events
 from streaming.turn import run_turn
-from tests.servers import offline_settings
+from tests.io_meter import bytes_read, sparse_file
 from ui.chat_view import TurnView
 from ui.record_replay import play
 
@@ -135,10 +136,15 @@ async def test_a_recorded_billing_turn_replays_the_same_notes_and_text_with_its_
     arrivals = []  # (offset in the replay, offset in the recording)
     async for event in replay_events(recording, speed=1.0):
         arrivals.append(time.monotonic() - started)
-    late = [got - timed.t for got, timed in zip(arrivals, recording.events)]
-    assert recording.duration > 0.5
-    assert all(-0.005 <= lag <= 0.1 * recording.duration for lag in late), max(late)
-    assert abs(arrivals[-1] - recording.duration) <= 0.1 * recording.duration
+    late = sorted(got - timed.t for got, timed in zip(arrivals, recording.events))
+    duration = recording.duration
+    assert duration > 0.5
+    # Never early (sleeps do not end early); mostly on time: the replay paces against its start, so a busy
+    # machine makes single events late without the lateness adding up. A replay that kept no timing, or
+    # stretched it, has most events far off.
+    assert late[0] >= -0.005, late[0]
+    assert late[len(late) // 2] <= 0.1 * duration, late
+    assert duration - 0.005 <= arrivals[-1] <= 2 * duration
 
     # Through the chat's own path (batches → TurnView): the same notes and text, in the same order.
     started = time.monotonic()
@@ -148,15 +154,17 @@ async def test_a_recorded_billing_turn_replays_the_same_notes_and_text_with_its_
     assert shown[1]["metadata"]["title"] == "⏪ Replay of a recorded run (speed 2×)"
     assert _shown(shown[2:]) == _shown(live)
     assert any("lookup_invoice" in title for title, _ in _shown(live))
-    assert abs(elapsed - recording.duration / 2) <= 0.1 * recording.duration / 2
+    # Twice as fast: at least half the recording's time, and clearly less than the replay at speed 1 took.
+    assert duration / 2 - 0.005 <= elapsed <= 0.75 * arrivals[-1], (elapsed, arrivals[-1])
 
 
 async def test_speed_divides_the_replay_time():
-    recording = Recording("q", None, "test", "", [TimedEvent(0.0, TextDelta("a")), TimedEvent(0.6, TextDelta("b"))])
+    recording = Recording("q", None, "test", "", [TimedEvent(0.0, TextDelta("a")), TimedEvent(1.5, TextDelta("b"))])
     started = time.monotonic()
     async for _ in replay_events(recording, speed=3.0):
         pass
-    assert 0.18 <= time.monotonic() - started <= 0.3
+    # 1.5 s / 3 = 0.5 s: never sooner; later only by the machine's lag, well under the 1 s of speed 1.5.
+    assert 0.495 <= time.monotonic() - started < 1.0
 
 
 async def test_recording_is_off_unless_the_settings_ask_for_it(tmp_path):
@@ -237,11 +245,12 @@ def test_a_file_without_header_is_refused():
 
 
 def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
-    path = tmp_path / "huge.jsonl"
-    with path.open("wb") as handle:
-        handle.truncate(MAX_RECORDING_BYTES + 1)  # sparse: costs no disk
+    path = sparse_file(tmp_path / "huge.jsonl", 4 * MAX_RECORDING_BYTES)  # costs no disk
+    before = bytes_read()
     with pytest.raises(RecordingError, match="too large"):
         load_recording(path)
+    # Refused by its size: reading it first (and parsing only then) would have read 4x the limit.
+    assert bytes_read() - before < MAX_RECORDING_BYTES // 4
 
 
 @pytest.mark.parametrize("t", [-1, "soon", 1e12, None])

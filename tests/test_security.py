@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.server import offline_settings, serve
 from runtime import Runtime
-from tests.servers import offline_settings, serve
 
 TIMEOUT = httpx.Timeout(20.0)
 FILE_META = {"_type": "gradio.FileData"}

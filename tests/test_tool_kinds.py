@@ -9,8 +9,8 @@ from agents import Agent, RunItemStreamEvent, ToolCallItem, ToolCallOutputItem, 
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from openai.types.responses import (
     Response,
-    ResponseCompletedEvent,
     ResponseCodeInterpreterToolCall,
+    ResponseCompletedEvent,
     ResponseComputerToolCall,
     ResponseFileSearchToolCall,
     ResponseFunctionWebSearch,

@@ -15,13 +15,13 @@ from agents import (
 )
 from agents.testing import assistant_message, function_call
 from openai.types.responses import (
+    Response,
     ResponseCreatedEvent,
     ResponseFunctionCallArgumentsDeltaEvent,
     ResponseReasoningSummaryTextDeltaEvent,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
-from openai.types.responses import Response
 
 from streaming.events import AgentUpdated, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput
 from streaming.translate import translate

@@ -20,10 +20,10 @@ from agents_config.demo import DemoChatState
 from agents_config.demo_model import DemoModel
 from agents_config.tools import lookup_invoice
 from conversations import open_store
+from devtools.server import offline_settings
 from streaming.batching import batches
 from streaming.events import Done, Error, TextDelta, ToolCall, ToolOutput
 from streaming.turn import TurnLimits, run_turn
-from tests.servers import offline_settings
 
 FAKE_KEY = "sk-test-SECRET123"
 
@@ -207,12 +207,13 @@ async def test_a_stalled_model_ends_the_turn_and_is_cancelled(store):
     model = StalledModel()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    events = await asyncio.wait_for(run(solo_team(model), store, "hi", TurnLimits(stall_timeout=0.3)), 5)
-    assert loop.time() - started < 2
+    # The model never answers: the turn can only end by the stall limit (30 s: a hang guard, not a speed limit).
+    events = await asyncio.wait_for(run(solo_team(model), store, "hi", TurnLimits(stall_timeout=0.3)), 30)
+    assert loop.time() - started >= 0.3 - 0.005
     (error,) = [e for e in events if isinstance(e, Error)]
     assert "stopped sending" in error.message and "0.3" in error.message
     assert isinstance(events[-1], Done)
-    await asyncio.wait_for(model.cancelled.wait(), 1)
+    await asyncio.wait_for(model.cancelled.wait(), 10)
 
 
 # --- cancellation: closing the consumer ends the run ---------------------------------------------
@@ -238,7 +239,7 @@ def tool_io_in(loop: asyncio.AbstractEventLoop) -> int:
     async def count() -> int:
         return len(_running_tool_io())
 
-    return asyncio.run_coroutine_threadsafe(count(), loop).result(timeout=2)
+    return asyncio.run_coroutine_threadsafe(count(), loop).result(timeout=10)
 
 
 async def _until(condition, timeout: float = 2.0) -> None:
@@ -285,13 +286,10 @@ async def test_closing_during_a_slow_tool_stops_the_tool_and_all_model_calls(sto
     async for batch in stream:
         if any(isinstance(e, ToolCall) for e in batch):
             break
-    assert await asyncio.to_thread(tools.started.bumped.wait, 2)
+    assert await asyncio.to_thread(tools.started.bumped.wait, 10)
     await _until(_running_tool_io)  # the slow tool is running now
     calls = model.calls.count
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await asyncio.wait_for(stream.aclose(), 1)
-    assert loop.time() - started < 1
+    await asyncio.wait_for(stream.aclose(), 10)  # the tool sleeps 30 s: closing must not wait for it
     assert await model.calls.quiet_for_async(0.6)
     assert await tools.ended.quiet_for_async(0.01)  # the slow tool never finished
     assert (model.calls.count, tools.started.count, tools.ended.count) == (calls, 1, 0)
@@ -312,8 +310,8 @@ async def test_closing_during_a_long_streamed_answer_stops_the_model(store, cons
     assert model.open_streams == 1
     calls = model.calls.count
     model.stream_closed.clear()
-    await asyncio.wait_for(stream.aclose(), 1)
-    assert await asyncio.to_thread(model.stream_closed.wait, 1)
+    await asyncio.wait_for(stream.aclose(), 10)
+    assert await asyncio.to_thread(model.stream_closed.wait, 10)
     assert model.open_streams == 0
     assert await model.calls.quiet_for_async(0.6)
     assert model.calls.count == calls and tools.started.count == 1

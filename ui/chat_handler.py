@@ -7,12 +7,14 @@ from typing import Any
 
 import gradio as gr
 
-from conversations import ConversationBusy, StoreError
+from conversations import Conversation, ConversationBusy, StoreError
 from runtime import Runtime
+from streaming import approvals
 from streaming.batching import batches
 from streaming.events import Done
 from streaming.stats import TurnStats
 
+from .chat_history import DECISION_WORDS, asked_turns, render_history
 from .chat_view import TurnView
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
@@ -27,8 +29,29 @@ def _insight(view: TurnView, done: Done | None, live: TurnStats) -> dict[str, An
     """What the run-insight panel shows: the agent answering now and the figures so far, then the finished turn's."""
     if done is None:
         return {"agent": view.agent, "running": True, "stats": live.to_json()}
-    return {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
+    insight = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
+    if done.awaiting_approval:
+        insight["waiting"] = [view.tool_name(call_id) for call_id in done.awaiting_approval]
+    return insight
 
+
+async def _stream(runtime: Runtime, conversation: Conversation, shown: list, message: str | None, decisions: dict | None):
+    """One turn's (or resumed run's) messages after `shown`, with the insight panel's updates."""
+    view = TurnView()
+    turn = runtime.turn(conversation, message, approvals=decisions)
+    shown_agent, shown_at, live = None, 0.0, TurnStats()  # live: the figures so far, as they are shown
+    async for batch in batches(turn, UI_INTERVAL):
+        done = None
+        for event in batch:
+            view.apply(event)
+            live.observe(event)
+            done = event if isinstance(event, Done) else done
+        # The insight panel changes when the answering agent does, every INSIGHT_INTERVAL, and at the end.
+        insight: Any = gr.skip()
+        if done is not None or view.agent != shown_agent or live.clock() - shown_at >= INSIGHT_INTERVAL:
+            insight = _insight(view, done, live)
+            shown_agent, shown_at = insight["agent"], live.clock()
+        yield shown + view.messages(), insight
 
 
 def make_handler(runtime: Runtime):
@@ -48,28 +71,62 @@ def make_handler(runtime: Runtime):
                 if chat_id:
                     notes = _notice("ℹ️ New chat", "That chat id is unknown or has expired, so this message started a new chat.")
                 conversation = await runtime.store.create()
-            view = TurnView()
             async with runtime.store.turn(conversation.id):
                 # Undo and retry take turns off the screen (the history is what the tab shows, even after a
                 # restart: app.py copies it in on send); take them out of the model's history too. An empty
                 # screen is not a rewind to nothing: it is a fresh tab continuing a pasted chat id.
                 if history:
-                    await runtime.store.rewind(conversation, sum(1 for m in history if m.get("role") == "user"))
-                turn = runtime.turn(conversation, message)
-                shown_agent, shown_at, live = None, 0.0, TurnStats()  # live: the figures so far, as they are shown
-                async for batch in batches(turn, UI_INTERVAL):
-                    done = None
-                    for event in batch:
-                        view.apply(event)
-                        live.observe(event)
-                        done = event if isinstance(event, Done) else done
-                    # The insight panel changes when the answering agent does, every INSIGHT_INTERVAL, and at the end.
-                    insight: Any = gr.skip()
-                    if done is not None or view.agent != shown_agent or live.clock() - shown_at >= INSIGHT_INTERVAL:
-                        insight = _insight(view, done, live)
-                        shown_agent, shown_at = insight["agent"], live.clock()
-                    yield notes + view.messages(), conversation.id, insight
+                    await runtime.store.rewind(conversation, asked_turns(history))
+                await approvals.refresh(runtime.store, conversation)  # the store, not the tab, says what waits
+                decisions = _decision(message, history, conversation)
+                problem = runtime.turn_problem(conversation, None if decisions else message, decisions)
+                if problem:  # the chat waits for a decision: the buttons come back under this note
+                    yield _waiting_notice(conversation, problem), conversation.id, gr.skip()
+                    return
+                text = None if decisions else message
+                async for messages, insight in _stream(runtime, conversation, notes, text, decisions):
+                    yield messages, conversation.id, insight
         except (ConversationBusy, StoreError) as exc:
             yield _notice("⚠️ Not sent", str(exc)), chat_id, gr.skip()
 
     return respond
+
+
+def _decision(message: str, history: list, conversation: Conversation) -> dict[str, str] | None:
+    """Approve / Reject pressed under a waiting call (Gradio sends a message's option as the next user
+    message): {call_id: decision} for the call whose note the tab shows last, if the store says it
+    waits. Anything else is an ordinary message (and is refused while a call waits)."""
+    decision = DECISION_WORDS.get(message.strip().lower())
+    waiting = {call.call_id for call in approvals.waiting(conversation)}
+    if decision is None or not waiting:
+        return None
+    shown = [m.get("metadata", {}).get("id") for m in history or [] if isinstance(m, dict) and isinstance(m.get("metadata"), dict)]
+    call_id = next((i for i in reversed(shown) if i in waiting), None)
+    return {call_id: decision} if call_id else None
+
+
+def _waiting_notice(conversation: Conversation, problem: str) -> list[dict]:
+    notice = _notice("✋ Not sent", problem)
+    waiting = render_history(conversation.state)
+    if waiting and "options" in waiting[-1]:
+        notice[-1]["options"] = waiting[-1]["options"]
+    return notice
+
+
+def make_redraw_handler(runtime: Runtime):
+    """The chat a tab (or a pasted id) names, drawn again from the store; nothing when it is unknown."""
+
+    async def redraw(chat_id: str | None) -> tuple[Any, Any, Any, Any]:
+        chat_id = (chat_id or "").strip() if isinstance(chat_id, str) else ""
+        try:
+            conversation = await runtime.store.get(chat_id) if chat_id else None
+        except StoreError:
+            conversation = None
+        if conversation is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        shown = render_history(conversation.state)
+        waiting = approvals.waiting(conversation)
+        insight = {"agent": conversation.agent, "running": False, "waiting": [call.name for call in waiting]} if waiting else gr.skip()
+        return shown, shown, conversation.id, insight
+
+    return redraw

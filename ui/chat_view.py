@@ -14,6 +14,7 @@ from typing import Any
 
 from streaming.events import (
     AgentUpdated,
+    ApprovalRequired,
     Done,
     Error,
     GuardrailTripped,
@@ -31,6 +32,7 @@ MAX_SHOWN_OUTPUT = 4000  # characters of a tool result shown in its note
 # A stopped turn ends with this message, so a cut-off answer does not look like a bug (app.py's Stop listener).
 STOPPED_MARKER = "⏹️ *Stopped: you stopped this answer before it was finished.*"
 STOPPED_TITLE_SUFFIX = " (stopped)"
+DECIDED_TITLES = {"approve": "✅ {name}: approved", "reject": "🚫 {name}: rejected, it did not run"}
 
 
 @dataclass
@@ -43,6 +45,7 @@ class _Note:
     duration: float | None = None
     log: str | None = None
     kind: str = "note"
+    name: str = ""  # the tool's, for approval notes
 
     def finish(self) -> None:
         if self.status == "pending":
@@ -85,6 +88,7 @@ class TurnView:
         self.agent = ""
         self._tools: dict[str, _Note] = {}
         self._count = 0
+        self.waiting: list[str] = []  # call_ids shown with Approve / Reject, oldest first
 
     def _note(self, title: str, **kwargs: Any) -> _Note:
         self._count += 1
@@ -135,6 +139,25 @@ class TurnView:
         note.body += "\nResult:\n" + code_block(output)
         note.finish()
 
+    def _on_approval_required(self, event: ApprovalRequired) -> None:
+        # The call's own note becomes the question: open (no status), titled with the tool's name.
+        note = self._tools.get(event.call_id) or self._note("", id=event.call_id or None)
+        self._tools[event.call_id] = note
+        note.title, note.name, note.kind, note.status = f"✋ {event.name} needs your approval", event.name, "approval", "waiting"
+        note.log = event.agent or note.log
+        note.body = "Arguments:\n" + code_block(_pretty_arguments(event.arguments), "json")
+        if event.call_id not in self.waiting:
+            self.waiting.append(event.call_id)
+
+    def decided(self, call_id: str, decision: str) -> None:
+        """Show a call's decision on its note (the buttons go with it)."""
+        note = self._tools.get(call_id)
+        if note is not None and decision in DECIDED_TITLES:
+            note.title = DECIDED_TITLES[decision].format(name=note.name or note.title.removeprefix("🛠️ "))
+            note.kind, note.status = "approval", "done"
+        if call_id in self.waiting:
+            self.waiting.remove(call_id)
+
     def _on_handoff(self, event: Handoff) -> None:
         self._close_thinking()
         self.agent = event.target
@@ -176,13 +199,27 @@ class TurnView:
                 rendered.append({"role": "assistant", "content": header + text})
                 continue
             metadata: dict[str, Any] = {"title": part.title, "id": part.id, "status": part.status}
+            if part.status == "waiting":
+                del metadata["status"]  # neither a spinner ("pending") nor folded ("done"): open
             if part.duration is not None:
                 metadata["duration"] = round(part.duration, 2)
             if part.log:
                 metadata["log"] = part.log
-            body = part.body if part.kind == "tool" else safe_markdown(part.body)
+            body = part.body if part.kind in ("tool", "approval") else safe_markdown(part.body)
             rendered.append({"role": "assistant", "content": body, "metadata": metadata})
+        if self.waiting and rendered:  # the buttons decide the call whose note is last
+            rendered[-1]["options"] = self.decision_options()
         return rendered
+
+    def tool_name(self, call_id: str) -> str:
+        note = self._tools.get(call_id)
+        return (note.name or note.title) if note is not None else "a tool"
+
+    @staticmethod
+    def decision_options() -> list[dict[str, str]]:
+        """Approve / Reject: Gradio draws the last message's options as buttons under it, and the
+        ChatInterface sends the one pressed as the next user message (see chat_handler._decision)."""
+        return [{"value": "Approve"}, {"value": "Reject"}]
 
 
 def close_pending_notes(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -18,8 +18,9 @@ from typing import Any
 from jinja2 import Environment
 from markdown_it import MarkdownIt
 
-from conversations import Conversation, ConversationStore, StoreError
+from conversations import Conversation, ConversationStore
 from conversations.history import MAX_HISTORY_ITEMS, check_history
+from streaming.approvals import requests_and_decisions
 from streaming.recording import read_capped, scrub
 from streaming.turn import MAX_KEPT_STATS
 
@@ -88,6 +89,8 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
         "messages": plain_messages(history),
         "stats": list(state.get("turn_stats", [])),
         "feedback": list(state.get("feedback", [])),
+        # Each call that waited for a person, and what they decided (never the run state itself).
+        "approvals": requests_and_decisions(state),
     }
 
 
@@ -109,7 +112,7 @@ details.note summary{cursor:pointer;font-weight:600}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.5em;border-radius:6px;font-size:.88em}
 code{font-size:.9em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em;width:100%}td,th{border:1px solid #d1d9e0;padding:.3em .5em;text-align:right;vertical-align:top}
-th{background:#f6f8fa}td:last-child,th:last-child{text-align:left}
+th{background:#f6f8fa}td:last-child,th:last-child{text-align:left}.approvals td,.approvals th{text-align:left}
 .feedback li{margin:.5em 0}.feedback blockquote{margin:.2em 0;padding:.1em .8em;border-left:3px solid #d1d9e0;color:#1f2328}.rating{font-size:1.1em}.comment{margin:.2em 0 0}
 """
 
@@ -218,6 +221,23 @@ def _feedback_view(feedback: list[Any], messages: list[Any]) -> list[dict[str, s
     return shown
 
 
+_DECISION_WORDS = {"approve": "✅ approved", "reject": "🚫 rejected", "waiting": "✋ waiting"}
+
+
+def _approvals_view(approvals: list[Any]) -> list[dict[str, str]]:
+    """Each call that waited for a person: tool, arguments, agent and the decision in words."""
+    return [
+        {
+            "name": str(a.get("name") or ""),
+            "arguments": str(a.get("arguments") or ""),
+            "agent": str(a.get("agent") or ""),
+            "decision": _DECISION_WORDS.get(str(a.get("decision")), str(a.get("decision") or "")),
+        }
+        for a in approvals
+        if isinstance(a, dict)
+    ]
+
+
 def render_html(export: dict[str, Any]) -> str:
     """One offline page: inline CSS only, no script, no remote load (a CSP forbids them too), all text escaped."""
     messages = [m for m in export.get("messages", []) if isinstance(m, dict)]
@@ -229,6 +249,7 @@ def render_html(export: dict[str, Any]) -> str:
         messages=[_message_view(m) for m in messages],
         stat_labels=labels,
         stats=rows,
+        approvals=_approvals_view(export.get("approvals") or []),
         feedback=_feedback_view(export.get("feedback") or [], messages),
     )
 

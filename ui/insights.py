@@ -78,13 +78,16 @@ def agent_graph(team: AgentTeam, active: str | None = None) -> str:
 
 
 def graph_caption(agent: str | None, state: str = "running") -> str:
-    """Above the graph: who is answering now, who answered, or who was answering when the turn was stopped."""
+    """Above the graph: who is answering now, who answered, who was answering when the turn was stopped, or who
+    waits for a person's decision on a tool call."""
     if not agent:
         return "**Agents** (the one answering is highlighted)"
     name = html.escape(agent)
-    return {"running": f"**Answering now:** {name}", "stopped": f"**Stopped** while {name} was answering"}.get(
-        state, f"**Answered by:** {name}"
-    )
+    return {
+        "running": f"**Answering now:** {name}",
+        "stopped": f"**Stopped** while {name} was answering",
+        "waiting": f"**Waiting for your decision:** {name} asked to use a tool",
+    }.get(state, f"**Answered by:** {name}")
 
 
 def _seconds(value: float | None) -> str:
@@ -127,7 +130,7 @@ DASHBOARD_TRACE_URL = "https://platform.openai.com/traces/trace?trace_id="
 
 
 def _plain_label(span: dict[str, Any]) -> str:
-    """The span's label in plain words: 'tool · lookup_invoice' -> 'lookup_invoice' (the colour says 'tool')."""
+    """The span's label in plain words: 'tool · <name>' -> '<name>' (the colour says 'tool')."""
     label = str(span.get("label", ""))
     _, sep, detail = label.partition(" · ")
     detail = detail if sep else label
@@ -225,11 +228,16 @@ class InsightPanel:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         agent = insight.get("agent")
         state = "stopped" if insight.get("stopped") else "running" if insight.get("running") else "done"
-        caption = graph_caption(agent, state)
+        caption = graph_caption(agent, "waiting" if insight.get("waiting") and state == "done" else state)
         graph = agent_graph(self.team, agent) if agent != highlighted else gr.skip()
         heading = "This turn, until stopped" if state == "stopped" else None
         stats = stats_markdown(insight.get("stats") or {}, running=state != "done", offline=self.offline, heading=heading)
         if state != "done":
+            return caption, graph, stats, gr.skip(), agent
+        if insight.get("waiting"):  # the run stopped on a call that needs a person's decision
+            names = ", ".join(f"`{name}`" for name in insight["waiting"])
+            stats = f"⏳ **Waiting for a decision** on {names}: approve or reject it in the chat.\n\n{stats}"
+        if "trace" not in insight:  # a chat redrawn from the store has no trace: keep what the panel shows
             return caption, graph, stats, gr.skip(), agent
         timeline = timeline_html(insight.get("trace") or [], insight.get("trace_id"), self.uploads_traces)
         return caption, graph, stats, timeline, agent

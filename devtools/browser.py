@@ -1,6 +1,6 @@
 """Driving the app in a real headless Chromium: launch, network guard, and the Gradio chat's DOM.
 
-Shared by tests/test_browser.py and scripts/screenshots.py. The DOM selectors below were read off
+Shared by the browser tests and scripts/screenshots.py. The DOM selectors below were read off
 Gradio 6.31's Chatbot: each assistant message is a `[data-testid=bot]`; a message with metadata is a
 `.thought-group` whose `.title` holds the note's title and, while the note is pending, a
 `.loading-spinner`; the textbox is disabled and a stop button is shown while a turn runs.
@@ -8,7 +8,6 @@ Gradio 6.31's Chatbot: each assistant message is a `[data-testid=bot]`; a messag
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,14 +26,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 
 
 def chromium_missing_reason() -> str | None:
-    """Why browser tests cannot run here, or None. In CI a missing browser is a failure, not a skip."""
+    """Why a browser cannot be launched here, or None."""
     if CHROMIUM.exists():
         return None
     return f"{CHROMIUM} is not installed (apt-get install -y chromium fonts-noto-color-emoji)"
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
 
 
 def launch(playwright):

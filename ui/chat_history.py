@@ -1,0 +1,62 @@
+"""A stored chat drawn again, for a reloaded tab or a pasted chat id (see streaming/transcript.py).
+
+Drawn on the server from the conversation store: the turns' view events go through the same
+`TurnView` as a live turn, each call decided since shows its decision, and calls still waiting
+show their Approve / Reject buttons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streaming import approvals, transcript
+from streaming.recording import RecordingError, from_json
+
+from .chat_view import DECIDED_TITLES, TurnView
+
+DECISION_WORDS = {"approve": "approve", "reject": "reject"}  # what the buttons send, lower-cased
+_DECISION_MARKS = tuple(title[0] for title in DECIDED_TITLES.values()) + ("✋",)
+
+
+def render_history(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chat's messages, as a live tab showed them."""
+    turns = [turn for turn in state.get(transcript.KEY) or [] if isinstance(turn, dict)]
+    decisions: dict[str, str] = {}
+    for turn in turns:
+        decisions.update(turn.get("decisions") or {})
+    waiting = approvals.waiting_in(state)
+    messages: list[dict[str, Any]] = []
+    for index, turn in enumerate(turns):
+        if isinstance(turn.get("user"), str):
+            messages.append({"role": "user", "content": turn["user"]})
+        elif turn.get("decisions"):  # a run resumed by the buttons: show the button pressed, as live
+            words = sorted({str(decision).capitalize() for decision in turn["decisions"].values()})
+            messages.append({"role": "user", "content": ", ".join(words)})
+        view = TurnView()
+        for data in turn.get("events") or []:
+            try:
+                view.apply(from_json(data))
+            except RecordingError:
+                continue  # an event this version does not know: draw the rest
+        if index == len(turns) - 1:
+            for call in waiting:  # the run waiting for them is always the newest turn
+                view.apply(call)
+        for call_id, decision in decisions.items():
+            view.decided(call_id, decision)
+        messages.extend(view.messages())
+    return messages
+
+
+def asked_turns(history: list) -> int:
+    """User messages on screen that were messages to the model: Approve / Reject under an approval
+    note only resumed a run (they are not in the model's history, so undo must not count them)."""
+    count, previous = 0, None
+    for message in history or []:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "user":
+            title = str(((previous or {}).get("metadata") or {}).get("title", ""))
+            is_decision = str(message.get("content", "")).strip().lower() in DECISION_WORDS and title.startswith(_DECISION_MARKS)
+            count += not is_decision
+        previous = message
+    return count
