@@ -12,7 +12,6 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from agents.memory import Session
@@ -303,24 +302,3 @@ class ConversationStore(abc.ABC):
             await self._guard(self._expire(now - self.ttl_seconds))
 
     _guard = staticmethod(guard)
-
-
-def open_store(url: str, ttl_seconds: float) -> ConversationStore:
-    """`SESSION_DB_URL`: a file path, `:memory:`, `redis://…`, or a SQLAlchemy URL."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis_store import RedisConversationStore
-
-        return RedisConversationStore(url, ttl_seconds)
-    from .sql_store import SQLConversationStore, check_sqlite_file, sqlite_file
-
-    if url == ":memory:":
-        return SQLConversationStore("sqlite+aiosqlite://", ttl_seconds)
-    if "://" not in url:
-        url = f"sqlite+aiosqlite:///{Path(url).expanduser()}"
-    for plain, driver in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://"),
-                          ("postgres://", "postgresql+asyncpg://")):
-        if url.startswith(plain):
-            url = driver + url[len(plain):]
-    if (path := sqlite_file(url)) is not None:
-        check_sqlite_file(path)  # a StoreConfigError (one clear line) now, not a 503 on every message
-    return SQLConversationStore(url, ttl_seconds)
