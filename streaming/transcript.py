@@ -2,7 +2,7 @@
 
 `conversation.state["transcript"]` is a bounded list of turns, `{"user": message | None,
 "decisions": {call_id: decision}, "events": [view event JSON]}` (`user` is None for a run resumed
-after a decision). Text deltas are merged and long tool results cut, so a turn stays small. The UI
+after a decision), with `"stopped": true` when Stop (or a lost client) cut the turn short. Text deltas are merged and long tool results cut, so a turn stays small. The UI
 renders it on the server (ui/chat_history.py): nothing a browser sends is drawn back as it came.
 
 Events are added to the conversation's state as they pass, before `run_turn` saves the chat (its
@@ -38,6 +38,14 @@ async def keep_transcript(
             del turns[:-MAX_TURNS]
         _add(turn["events"], event)
         yield event
+
+
+def mark_stopped(state: dict[str, Any]) -> None:
+    """The newest turn was cut short (run_turn calls this before its last save, only once the turn has shown
+    an event, so the newest turn is that one): a redrawn chat ends it with the same "stopped" marker as the tab."""
+    turns = state.get(KEY)
+    if isinstance(turns, list) and turns and isinstance(turns[-1], dict):
+        turns[-1]["stopped"] = True
 
 
 def _add(kept: list[dict[str, Any]], event: ViewEvent) -> None:

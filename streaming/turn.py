@@ -19,6 +19,7 @@ from agents_config.pricing import estimate_turn_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from . import approvals as approvals_store
+from . import transcript
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
 from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
 from .holdback import GuardrailGate, held_back, waits_for_guardrails
@@ -84,6 +85,7 @@ async def run_turn(
         try:
             async with contextlib.aclosing(_views(result, events, limits, stats, outcome)) as views:
                 async for view in views:
+                    outcome.shown = True
                     yield view
             if outcome.completed:  # if the run stopped on tools that need a person's decision, keep it with the chat
                 outcome.waiting = approvals_store.park(conversation, result)
@@ -92,6 +94,8 @@ async def run_turn(
             team.keep_context(context, conversation.state)
             _note_agent(conversation, result.last_agent.name, resumed=approvals is not None)
             if not outcome.ended:  # Stop, a closed tab, a dropped client
+                if outcome.shown:  # the transcript has this turn (it starts on the first event): a redraw ends it stopped too
+                    transcript.mark_stopped(conversation.state)
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
@@ -118,6 +122,7 @@ class _Outcome:
     ended: bool = False  # the stream ended on its own (an answer, an error), not by Stop or a lost consumer
     completed: bool = False  # ... and without an error
     store_failed: bool = False
+    shown: bool = False  # at least one view event went out
     waiting: list[ApprovalRequired] = field(default_factory=list)
 
 

@@ -1,8 +1,9 @@
 """A stored chat drawn again, for a reloaded tab or a pasted chat id (see streaming/transcript.py).
 
 Drawn on the server from the conversation store: the turns' view events go through the same
-`TurnView` as a live turn, each call decided since shows its decision, and calls still waiting
-show their Approve / Reject buttons.
+`TurnView` as a live turn (so answers carry their agent's heading), each call decided since shows its
+decision, calls still waiting show their Approve / Reject buttons, and a stopped turn ends with the
+same "stopped" marker as the tab showed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from streaming import approvals, transcript
 from streaming.recording import RecordingError, from_json
 
-from .chat_view import DECIDED_TITLES, TurnView
+from .chat_view import DECIDED_TITLES, STOPPED_MARKER, TurnView, close_pending_notes
 
 DECISION_WORDS = {"approve": "approve", "reject": "reject"}  # what the buttons send, lower-cased
 _DECISION_MARKS = tuple(title[0] for title in DECIDED_TITLES.values()) + ("✋",)
@@ -43,8 +44,20 @@ def render_history(state: dict[str, Any]) -> list[dict[str, Any]]:
                 view.apply(call)
         for call_id, decision in decisions.items():
             view.decided(call_id, decision)
-        messages.extend(view.messages())
+        messages.extend(_ended(view.messages(), stopped=bool(turn.get("stopped"))))
     return messages
+
+
+def _ended(shown: list[dict[str, Any]], stopped: bool) -> list[dict[str, Any]]:
+    """A stored turn as the tab showed it at its end: a stopped one closed with the Stop's marker, as live;
+    in others no note spins (the turn's `Done`, which settles them live, is not stored)."""
+    if stopped:  # (a turn stopped before it showed anything still says so)
+        return close_pending_notes(shown)[0] if shown else [{"role": "assistant", "content": STOPPED_MARKER}]
+    for message in shown:
+        metadata = message.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("status") == "pending":
+            metadata["status"] = "done"
+    return shown
 
 
 def asked_turns(history: list) -> int:
