@@ -115,5 +115,5 @@ class Settings:
             mcp_config=env.get("MCP_CONFIG", "").strip() or None,
             guardrail=_choice(env, "AGENT_GUARDRAIL", ("on", "off")) == "on",
             server_name=env.get("GRADIO_SERVER_NAME", "").strip() or cls.server_name,
-            server_port=int(_number(env, "GRADIO_SERVER_PORT", cls.server_port, minimum=1)),
+            server_port=int(_number(env, "GRADIO_SERVER_PORT", cls.server_port)),  # 0: any free port
         )

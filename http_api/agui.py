@@ -18,7 +18,6 @@ the README's table.
 
 from __future__ import annotations
 
-import inspect
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -55,7 +54,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from conversations import Conversation, StoreError
+from conversations import StoreError
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.errors import describe
@@ -231,10 +230,9 @@ class AguiRun:
                 total_tokens=view.usage.input_tokens + view.usage.output_tokens,
             )
         ]
-        waiting = getattr(view, "awaiting_approval", None)
-        waiting = list(self.interrupts) if waiting is None else waiting
-        if waiting:
-            interrupts = [self.interrupts.get(call_id) or Interrupt(id=call_id, reason="tool_approval") for call_id in waiting]
+        if view.awaiting_approval:
+            interrupts = [self.interrupts.get(call_id) or Interrupt(id=call_id, reason="tool_approval")
+                          for call_id in view.awaiting_approval]
             outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
             return [*events, RunFinishedEvent(thread_id=self.thread_id, run_id=self.run_id, outcome=outcome, usage=usage)]
         result = {"final": view.final, "last_agent": view.last_agent}
@@ -300,22 +298,6 @@ def _decisions(resume: list[ResumeEntry]) -> dict[str, str]:
     return decisions
 
 
-async def _turn_problem(runtime: Runtime, conversation: Conversation, message: str | None, approvals: dict[str, str] | None) -> str | None:
-    """Why this turn cannot start (the 409 detail), or None. Approvals come from `Runtime.turn_problem`
-    when the app has them; without it nothing can be waiting, so a resume is refused."""
-    check = getattr(runtime, "turn_problem", None)
-    if check is None:
-        return NOTHING_WAITS if approvals else None
-    problem = check(conversation, message, approvals)
-    return await problem if inspect.isawaitable(problem) else problem
-
-
-def _start_turn(runtime: Runtime, conversation: Conversation, message: str | None, approvals: dict[str, str] | None) -> AsyncIterator[ViewEvent]:
-    if approvals:
-        return runtime.turn(conversation, None, approvals=approvals)  # type: ignore[call-arg]
-    return runtime.turn(conversation, message)  # type: ignore[arg-type]
-
-
 # --- the route -------------------------------------------------------------------------------------
 
 
@@ -358,10 +340,10 @@ def build_agui_router(runtime: Runtime, admission: Admission) -> APIRouter:
                 if approvals:
                     raise HTTPException(409, NOTHING_WAITS)
                 conversation = await runtime.store.create(thread_id)
-            problem = await _turn_problem(runtime, conversation, message, approvals)
+            problem = runtime.turn_problem(conversation, message, approvals)  # a copy read under the claim
             if problem:
                 raise HTTPException(409, problem)
-            run = bounded(admission, _start_turn(runtime, conversation, message, approvals))
+            run = bounded(admission, runtime.turn(conversation, message, approvals=approvals))
             turn = TurnStream(batches(run, routes.SSE_INTERVAL), claim)
         except StoreError as exc:
             await claim.aclose()

@@ -21,8 +21,6 @@ import pytest
 from ag_ui.core import Event
 from pydantic import TypeAdapter
 
-import runtime as runtime_module
-import streaming.events as view_events
 from http_api import routes
 from http_api.agui import AguiRun
 from streaming.events import AgentUpdated, Done, Error, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput, Usage
@@ -42,9 +40,6 @@ from tests.test_stores import store_url  # noqa: F401 - a fixture: SQLite file, 
 JS = Path(__file__).resolve().parent / "agui_js"
 EVENT = TypeAdapter(Event)
 CANCEL = "Please cancel my subscription."
-# The approvals interface (issue 14) as interfaces.md agrees it; the tests that need it wait for it.
-HAS_APPROVALS = hasattr(view_events, "ApprovalRequired") and hasattr(runtime_module.Runtime, "turn_problem")
-needs_approvals = pytest.mark.skipif(not HAS_APPROVALS, reason="needs the approvals interface (ApprovalRequired, Runtime.turn_problem)")
 
 
 def new_thread() -> str:
@@ -373,7 +368,6 @@ def test_agui_with_the_password_runs_and_is_documented(locked):
     assert operation["requestBody"]["content"]["application/json"]["schema"]["title"] == "RunAgentInput"
 
 
-@needs_approvals
 def test_a_message_to_a_thread_waiting_for_a_decision_is_409(fast):
     thread = new_thread()
     events = agui(fast.url, run_input(CANCEL, thread))
@@ -503,7 +497,6 @@ def test_official_client_interrupt_and_resume_wire_format(scripted, decision, ex
     assert (len(results) == 1) == (expected == "approve")
 
 
-@needs_approvals
 @pytest.mark.parametrize("decision", ["approve", "cancel"])
 def test_official_client_approval_round_trip(fast, decision):
     out = run_js(fast.url, [{"say": CANCEL}, {"decide": decision}])

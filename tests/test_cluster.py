@@ -304,10 +304,8 @@ def test_c_browser_turn_cut_mid_turn(healthy, browser):
     assert response.status_code == 200
     assert healthy.replica_at(response.headers["x-upstream"]).address != holder
 
-    if not page.locator("[data-testid=user]").count():
-        context.close()
-        pytest.skip("the reloaded page does not redraw the chat yet (issue 19: reload redraws the chat)")
     ui = GradioChat(page, healthy.url)
+    page.wait_for_selector("[data-testid=user]", timeout=30_000)  # the reloaded tab redraws its chat
     assert BILLING in ui.user_messages(), "the redrawn chat shows the turn before the cut"
     answer = ui.ask(FOLLOW_UP)
     # The chat remembers its invoices (the cut turn's INV-1002 when its message was saved); a new chat knows none.
@@ -328,8 +326,7 @@ def _stream(url: str, body: dict) -> tuple[str, list[dict]]:
 def test_d_an_approval_asked_on_one_replica_is_decided_on_the_other(healthy):
     upstream, events = _stream(healthy.url, {"message": CANCEL})
     asked = [event for event in events if event["type"] == "approval_required"]
-    if not asked:
-        pytest.skip("this build does not ask for approvals yet (issue 14)")
+    assert asked, events
     assert asked[0]["name"] == "cancel_subscription"
     assert events[-1]["type"] == "done" and events[-1]["awaiting_approval"] == [asked[0]["call_id"]]
     session_id = events[0]["session_id"]

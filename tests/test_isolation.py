@@ -117,9 +117,10 @@ async def test_each_export_holds_its_own_chat(runtime):
         assert _only(json.dumps(export["input_list"]), invoice), f"the export of chat {chat} holds another chat's items"
         assert len(export["stats"]) == 2  # its own two turns
         if chat == "a":
-            assert export["refunds"] and all(key.startswith("INV-1001") for key in export["refunds"]), export["refunds"]
+            refunds = export["tool_state"]["refunds"]
+            assert refunds and all(key.startswith("INV-1001") for key in refunds), refunds
         else:
-            assert export["refunds"] == {}
+            assert export["tool_state"]["refunds"] == {}
 
 
 async def test_each_recording_holds_its_own_chat(settings, tmp_path):
