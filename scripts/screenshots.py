@@ -108,6 +108,9 @@ def main() -> None:
         approval.send(CANCEL)
         approval_page.wait_for_selector(".options button.option", timeout=30_000)
         approval_page.wait_for_function("() => document.querySelector('#turn-stats').innerText.includes('Waiting')")
+        # The note opens with a transition: the arguments show once it has ended.
+        approval_page.wait_for_selector("[data-testid=bot] .thought-group .content pre", state="visible")
+        approval_page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
         approval_page.screenshot(path=str(DOCS / "approval.png"), clip=chat_clip(approval_page))
         context.close()
 
