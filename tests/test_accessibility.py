@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
-from runtime import Runtime
 from devtools.browser import STOP_BUTTON, TEXTBOX, GradioChat, NetworkGuard, launch
 from devtools.server import offline_settings, serve
+from runtime import Runtime
 from tests.services import in_ci, require_chromium
 
 pytestmark = pytest.mark.browser
@@ -175,7 +176,7 @@ def test_focus_stays_in_the_message_box_and_controls_have_names(open_page, app_u
     assert outline not in ("", "none")
     # The chat id sits in the developer accordion, named once it is open.
     page.get_by_role("button", name=re.compile(r"^Developer: chat id and API")).click()
-    assert page.get_by_role("textbox", name=re.compile(r"^Chat id")).count() == 1
+    expect(page.get_by_role("textbox", name=re.compile(r"^Chat id"))).to_have_count(1)  # waits for it to open
 
 
 @pytest.mark.parametrize("theme", THEMES)
