@@ -48,6 +48,11 @@ def mark_stopped(state: dict[str, Any]) -> None:
         turns[-1]["stopped"] = True
 
 
+def last_stopped(state: dict[str, Any]) -> bool:
+    turns = state.get(KEY)
+    return isinstance(turns, list) and bool(turns) and isinstance(turns[-1], dict) and bool(turns[-1].get("stopped"))
+
+
 def _add(kept: list[dict[str, Any]], event: ViewEvent) -> None:
     if isinstance(event, (Done, SessionStarted)) or len(kept) >= MAX_EVENTS:
         return

@@ -11,12 +11,14 @@ import asyncio
 import dataclasses
 import time
 
+import gradio as gr
 import pytest
 
 from devtools.server import offline_settings
 from runtime import Runtime
 from ui.chat_handler import make_handler, make_redraw_handler
 from ui.chat_view import STOPPED_MARKER
+from ui.insights import InsightPanel, graph_caption, timeline_html
 
 BILLING = "I was charged twice on invoice INV-1001, can you refund me?"
 
@@ -28,6 +30,11 @@ async def runtime():
     runtime = Runtime.from_settings(settings)
     yield runtime
     await runtime.aclose()
+
+
+def panel_of(runtime) -> InsightPanel:
+    with gr.Blocks():
+        return InsightPanel(runtime.team)
 
 
 def answers(messages: list[dict]) -> list[str]:
@@ -43,12 +50,16 @@ async def test_a_redrawn_turn_names_its_agent_as_the_live_one_did():
     try:
         async for live, chat_id, _ in make_handler(runtime)(BILLING, [], None):
             pass
-        redrawn, *_ = await make_redraw_handler(runtime)(chat_id)
+        redrawn, _, _, insight = await make_redraw_handler(runtime)(chat_id)
     finally:
         await runtime.aclose()
-    assert answers(live)[-1].startswith("###### ")  # the live answer's agent heading
+    assert answers(live)[-1].startswith("###### Billing Agent")  # the live answer's agent heading
     assert answers(redrawn) == answers(live)
     assert not pending(redrawn)
+    # The panel says who answered, and shows no other chat's timeline.
+    assert insight == {"agent": "Billing Agent", "running": False, "trace": []}
+    caption, _, _, timeline, _ = panel_of(runtime).render(insight)
+    assert caption == graph_caption("Billing Agent", "done") and timeline == timeline_html([])
 
 
 async def test_a_stopped_turn_is_redrawn_stopped(runtime):
@@ -66,7 +77,8 @@ async def test_a_stopped_turn_is_redrawn_stopped(runtime):
     task.cancel()  # Stop
     with pytest.raises(asyncio.CancelledError):
         await task
-    redrawn, *_ = await make_redraw_handler(runtime)(shown["chat_id"])
+    redrawn, _, _, insight = await make_redraw_handler(runtime)(shown["chat_id"])
+    assert insight["stopped"] and panel_of(runtime).render(insight)[0] == graph_caption(insight["agent"], "stopped")
     assert redrawn[0] == {"role": "user", "content": BILLING}
     assert redrawn[-1] == {"role": "assistant", "content": STOPPED_MARKER}
     assert not pending(redrawn), "no note spins after a reload"

@@ -9,7 +9,7 @@ import gradio as gr
 
 from conversations import Conversation, ConversationBusy, StoreError
 from runtime import Runtime
-from streaming import approvals
+from streaming import approvals, transcript
 from streaming.batching import batches
 from streaming.events import Done
 from streaming.stats import TurnStats
@@ -125,8 +125,18 @@ def make_redraw_handler(runtime: Runtime):
         if conversation is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         shown = render_history(conversation.state)
-        waiting = approvals.waiting(conversation)
-        insight = {"agent": conversation.agent, "running": False, "waiting": [call.name for call in waiting]} if waiting else gr.skip()
-        return shown, shown, conversation.id, insight
+        return shown, shown, conversation.id, _redrawn_insight(conversation) if shown else gr.skip()
 
     return redraw
+
+
+def _redrawn_insight(conversation: Conversation) -> dict[str, Any]:
+    """The panel for a redrawn chat, as its last turn left it: who answered (or was stopped, or waits for a
+    decision). No figures or timeline: the panel shows those for turns run in this tab."""
+    insight: dict[str, Any] = {"agent": conversation.agent, "running": False, "trace": []}  # not another chat's
+    waiting = approvals.waiting(conversation)
+    if waiting:
+        insight["waiting"] = [call.name for call in waiting]
+    elif transcript.last_stopped(conversation.state):
+        insight["stopped"] = True
+    return insight

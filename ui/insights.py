@@ -232,12 +232,11 @@ class InsightPanel:
         graph = agent_graph(self.team, agent) if agent != highlighted else gr.skip()
         heading = "This turn, until stopped" if state == "stopped" else None
         stats = stats_markdown(insight.get("stats") or {}, running=state != "done", offline=self.offline, heading=heading)
-        if state != "done":
-            return caption, graph, stats, gr.skip(), agent
-        if insight.get("waiting"):  # the run stopped on a call that needs a person's decision
+        # A running turn has no trace yet: the timeline keeps showing the last one until this one ends.
+        timeline = gr.skip()
+        if "trace" in insight:
+            timeline = timeline_html(insight["trace"] or [], insight.get("trace_id"), self.uploads_traces)
+        if insight.get("waiting") and state == "done":  # the run stopped on a call that needs a person's decision
             names = ", ".join(f"`{name}`" for name in insight["waiting"])
             stats = f"⏳ **Waiting for a decision** on {names}: approve or reject it in the chat.\n\n{stats}"
-        if "trace" not in insight:  # a chat redrawn from the store has no trace: keep what the panel shows
-            return caption, graph, stats, gr.skip(), agent
-        timeline = timeline_html(insight.get("trace") or [], insight.get("trace_id"), self.uploads_traces)
         return caption, graph, stats, timeline, agent
