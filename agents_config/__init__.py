@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 from .demo import build_demo_team
-from .mcp import servers_from_config
 from .loading import AgentsLoadError, AgentsModule, load_agents, start_agent
+from .mcp import servers_from_config
 from .models import Backend, build_backend
 from .settings import ConfigError, Settings
-from .team import AgentTeam, ChatContextHooks, Page
+from .team import DEFAULT_TITLE, AgentTeam, ChatContextHooks, Page
 
 __all__ = [
     "AgentTeam", "AgentsLoadError", "AgentsModule", "Backend", "ChatContextHooks", "ConfigError", "Page",
@@ -41,7 +41,7 @@ def build_team(settings: Settings, backend: Backend | None = None, agents: Agent
             raise ConfigError(no_model_message(settings))
         start = start_agent(agents)
         page = Page(
-            title=agents.title or Page.title,
+            title=agents.title or DEFAULT_TITLE,
             description=agents.description
             or f"**{start.name}** and the agents it works with, every tool call and handoff shown live.",
             examples=agents.labelled_examples(),
