@@ -366,6 +366,8 @@ def test_second_turn_while_the_first_streams_is_409(slow):
     with httpx.stream("POST", slow.url + "chat/stream", json={"message": "Hi", "session_id": session_id}, timeout=TIMEOUT) as again:
         assert again.status_code == 200
         assert read_until(again.iter_lines(), lambda e: e["type"] == "session")[0]["session_id"] == session_id
+    # A client that leaves right after the session event cancels that turn too, and frees the chat.
+    wait_until(lambda: not slow.runtime.store.is_busy(session_id), 15, "the second abandoned turn to release the chat")
 
 
 # --- 5: a dropped client cancels the run -------------------------------------------------------------
