@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from devtools.browser import STOP_BUTTON, TEXTBOX, GradioChat, NetworkGuard, launch
+from devtools.browser import STOP_BUTTON, TEXTBOX, GradioChat, NetworkGuard
 from devtools.server import offline_settings, serve
 from runtime import Runtime
-from tests.services import in_ci, require_chromium
+from tests.services import in_ci
+from tests.test_browser import browser  # noqa: F401 - a fixture: one Chromium for the module
 
 pytestmark = pytest.mark.browser
 
@@ -72,18 +73,6 @@ JS_NEWEST_TOOLBAR_HIDDEN = """(() => {
 })()"""
 JS_ANSWERS = """() => [...document.querySelectorAll('[data-testid=bot]')]
   .filter(b => !b.querySelector('.thought-group')).map(b => b.innerText.trim())"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = launch(playwright)
-    yield browser
-    browser.close()
-    playwright.stop()
 
 
 @pytest.fixture(scope="module")

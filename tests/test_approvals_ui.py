@@ -11,16 +11,8 @@ import json
 import pytest
 
 from streaming import transcript
-from tests.test_approvals import CANCEL, Executions, make_runtime
+from tests.test_approvals import CANCEL, Executions, demo, make_runtime  # noqa: F401 - demo is a fixture
 from ui.chat_handler import make_handler, make_redraw_handler
-
-
-@pytest.fixture
-async def demo():
-    executions = Executions()
-    runtime = make_runtime(executions=executions)
-    yield runtime, executions
-    await runtime.aclose()
 
 
 def titles(messages: list[dict]) -> list[str | None]:
