@@ -126,6 +126,10 @@ class SQLConversationStore(ConversationStore):
         self._file = sqlite_file(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_commits_without_fsync)
+        # Made now, before any connection: the SDK adds its own "connect" listener to the engine when
+        # its first session object is made. Made later, by a turn while another turn's connection runs
+        # the listeners, SQLAlchemy fails that connection ("deque mutated during iteration").
+        SQLAlchemySession("_schema", engine=self.engine)  # configures the engine for the SDK; no I/O
         self._ready = False
         self._ready_lock = asyncio.Lock()
 

@@ -345,3 +345,19 @@ def test_an_open_tab_continues_its_chat_after_a_restart(tmp_path):
             assert guard.outside == []
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("url", [":memory:", "file"])
+async def test_a_chat_adds_no_connection_hook_to_the_sql_engine(url, tmp_path):
+    # SQLAlchemy runs an engine's "connect" hooks in a loop that awaits (each one sends a PRAGMA): a hook
+    # added meanwhile fails that connection with "deque mutated during iteration", and the message that
+    # opened it got a 503 (CI, four /chat requests at once). The SDK adds its hook when its first
+    # session object is made, so the store makes one before any connection, never during a chat.
+    store = open_store(str(tmp_path / "chats.sqlite3") if url == "file" else url, 3600)
+    try:
+        hooks = list(store.engine.sync_engine.pool.dispatch.connect)
+        conversation = await store.create()
+        await store.items(conversation)
+        assert list(store.engine.sync_engine.pool.dispatch.connect) == hooks
+    finally:
+        await store.close()
