@@ -49,6 +49,10 @@ async def test_approve_from_the_buttons_resumes_in_the_same_chat_and_buttons_go(
     history = [{"role": "user", "content": CANCEL}, *messages]
     shown, insight = await press(runtime, "Approve", history, chat_id)
     assert not any("options" in m for m in shown)
+    # The question above says how it was decided, as a redrawn chat does (Gradio shows the tab's
+    # history messages as the handler leaves them: ChatInterface copies the list, not the messages).
+    assert titles(history)[-1] == "✅ cancel_subscription: approved"
+    assert "options" not in history[-1]
     assert "Subscription cancelled" in shown[-1]["content"]
     assert executions.count == 1
     assert "waiting" not in insight

@@ -62,6 +62,9 @@ def test_approve_in_the_chat_survives_a_reload_and_resumes_the_run(start_app, pa
     chat.wait_idle()
     assert buttons(page) == []
     assert chat.user_messages() == [CANCEL, "Approve"]  # the button pressed shows as the person's reply
+    titles = [n["title"] for n in page.evaluate(JS_NOTES)]
+    assert "✅ cancel_subscription: approved" in titles  # the question says how it was decided, live too
+    assert "✋ cancel_subscription needs your approval" not in titles
     assert executions.count == 1
 
     # Another reload shows the decided chat, without buttons; the id sits in the developer accordion.

@@ -15,7 +15,7 @@ from streaming.events import Done
 from streaming.stats import TurnStats
 
 from .chat_history import DECISION_WORDS, asked_turns, render_history
-from .chat_view import TurnView
+from .chat_view import DECIDED_TITLES, TurnView
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
 INSIGHT_INTERVAL = 0.5  # the panel's running figures are redrawn at most twice a second
@@ -83,6 +83,8 @@ def make_handler(runtime: Runtime):
                 if problem:  # the chat waits for a decision: the buttons come back under this note
                     yield _waiting_notice(conversation, problem), conversation.id, gr.skip()
                     return
+                if decisions:
+                    _show_decided(history, decisions, approvals.waiting(conversation))
                 text = None if decisions else message
                 async for messages, insight in _stream(runtime, conversation, notes, text, decisions):
                     yield messages, conversation.id, insight
@@ -103,6 +105,21 @@ def _decision(message: str, history: list, conversation: Conversation) -> dict[s
     shown = [m.get("metadata", {}).get("id") for m in history or [] if isinstance(m, dict) and isinstance(m.get("metadata"), dict)]
     call_id = next((i for i in reversed(shown) if i in waiting), None)
     return {call_id: decision} if call_id else None
+
+
+def _show_decided(history: list, decisions: dict[str, str], calls: list) -> None:
+    """Retitle the decided question in the tab's history, without its buttons, as a redrawn chat shows it.
+
+    Edited in place: ChatInterface copies the history list but not its messages, so the tab shows the
+    edit with the resumed run's first update (gradio #10823).
+    """
+    names = {call.call_id: call.name for call in calls}
+    for message in history:
+        metadata = message.get("metadata") if isinstance(message, dict) else None
+        call_id = metadata.get("id") if isinstance(metadata, dict) else None
+        if call_id in decisions and call_id in names:
+            metadata.update(title=DECIDED_TITLES[decisions[call_id]].format(name=names[call_id]), status="done")
+            message.pop("options", None)
 
 
 def _waiting_notice(conversation: Conversation, problem: str) -> list[dict]:
