@@ -301,6 +301,23 @@ def test_plain_client_shows_text_tool_and_handoff_events(fast_app, page):
     assert "RF-1001" in page.locator(".answer").last.inner_text()
 
 
+def test_plain_client_asks_for_approval_and_resumes_the_run(fast_app, page):
+    page.goto(fast_app + "client")
+    page.fill("input[name=message]", "Please cancel my subscription.")
+    page.click("#send")
+    question = page.locator(".approval")
+    question.wait_for(timeout=15_000)
+    assert "cancel_subscription" in question.inner_text()
+    assert "✓ done" in page.locator("#log").inner_text()  # the run waits: the turn itself is over
+
+    page.click(".approval button:has-text('Approve')")
+    page.wait_for_function("() => [...document.querySelectorAll('.answer')].some(a => a.innerText.includes('Subscription cancelled'))",
+                           timeout=15_000)
+    assert page.locator(".approval button").count() == 0  # decided: the buttons go
+    assert "approved" in question.inner_text()
+    assert any(t.startswith("↳ ") for t in page.locator(".event.tool").all_inner_texts())  # the tool ran
+
+
 # --- 6. run insight: the agent graph follows the run, stats and timeline appear ---------------------------
 
 JS_ACTIVE_AGENT = """() => {
