@@ -16,7 +16,7 @@ from agents_config import AgentsModule, Backend, ConfigError, build_team
 from agents_config.mcp import McpStartError, servers_from_config
 from devtools.server import offline_settings
 from runtime import Runtime
-from streaming.events import Done, ToolCall, ToolOutput
+from streaming.events import ApprovalRequired, Done, ToolCall, ToolOutput
 from tests.test_own_agents_loading import _run_app, _write
 from tests.test_turn import OneModelProvider
 from ui.insights import agent_graph
@@ -100,3 +100,32 @@ def test_the_app_exits_2_when_an_mcp_server_cannot_start(tmp_path):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "MCP server 'broken' could not be started" in lines[0], result.stderr
+
+
+async def test_an_mcp_tool_that_requires_approval_waits_for_it_and_runs_once_approved(tmp_path):
+    # The SDK's MCP servers take `require_approval`: their calls wait for a person like a function
+    # tool's `needs_approval`, through the same notes, store and resume.
+    from agents.mcp import MCPServerStdio
+
+    server = MCPServerStdio({"command": sys.executable, "args": [SERVER]}, name="test tools", require_approval="always")
+    model = ScriptedModel([[function_call("add", {"a": 2, "b": 3}, call_id="call_add")], [assistant_message("It is 5.")]])
+    settings = _settings()
+    team = build_team(settings, backend=Backend(label="scripted", provider=OneModelProvider(model)),
+                      agents=AgentsModule(agent=Agent(name="Adder", instructions="Add.", mcp_servers=[server])))
+    runtime = Runtime(settings, team)
+    await runtime.start()
+    try:
+        conversation = await runtime.store.create()
+        asked = [event async for event in runtime.turn(conversation, "What is 2 + 3?")]
+        (question,) = [e for e in asked if isinstance(e, ApprovalRequired)]
+        assert question.call_id == "call_add" and question.name.startswith("add")
+        assert json.loads(question.arguments) == {"a": 2, "b": 3}
+        assert not any(isinstance(e, ToolOutput) for e in asked), "the MCP tool ran before anyone approved it"
+        assert asked[-1].awaiting_approval == ["call_add"]
+
+        resumed = [event async for event in runtime.turn(conversation, approvals={"call_add": "approve"})]
+    finally:
+        await runtime.aclose()
+    (output,) = [e for e in resumed if isinstance(e, ToolOutput)]
+    assert output.call_id == "call_add" and "5" in output.output
+    assert isinstance(resumed[-1], Done) and resumed[-1].final == "It is 5." and not resumed[-1].awaiting_approval
