@@ -9,13 +9,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pydantic import ConfigDict, with_config
 
+# Read back from files (fileformats/recording.py parses them with pydantic): a field these classes do
+# not have is a broken or hostile file, not something to drop silently.
+_exact = with_config(ConfigDict(extra="forbid"))
+
+
+@_exact
 @dataclass(frozen=True)
 class TextDelta:
     content: str
     type: Literal["text"] = "text"
 
 
+@_exact
 @dataclass(frozen=True)
 class ToolCall:
     name: str
@@ -24,6 +32,7 @@ class ToolCall:
     type: Literal["tool_call"] = "tool_call"
 
 
+@_exact
 @dataclass(frozen=True)
 class ToolOutput:
     call_id: str
@@ -31,6 +40,7 @@ class ToolOutput:
     type: Literal["tool_output"] = "tool_output"
 
 
+@_exact
 @dataclass(frozen=True)
 class Handoff:
     source: str
@@ -41,18 +51,21 @@ class Handoff:
         return {"type": self.type, "from": self.source, "to": self.target}
 
 
+@_exact
 @dataclass(frozen=True)
 class AgentUpdated:
     agent: str
     type: Literal["agent_updated"] = "agent_updated"
 
 
+@_exact
 @dataclass(frozen=True)
 class ReasoningDelta:
     content: str
     type: Literal["reasoning"] = "reasoning"
 
 
+@_exact
 @dataclass(frozen=True)
 class GuardrailTripped:
     name: str
@@ -60,12 +73,14 @@ class GuardrailTripped:
     type: Literal["guardrail"] = "guardrail"
 
 
+@_exact
 @dataclass(frozen=True)
 class Error:
     message: str
     type: Literal["error"] = "error"
 
 
+@_exact
 @dataclass(frozen=True)
 class ApprovalRequired:
     """A tool call that waits for a person's decision (the SDK's interruption); nothing ran yet."""
@@ -77,6 +92,7 @@ class ApprovalRequired:
     type: Literal["approval_required"] = "approval_required"
 
 
+@_exact
 @dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0
@@ -84,6 +100,7 @@ class Usage:
     requests: int = 0
 
 
+@_exact
 @dataclass(frozen=True)
 class Done:
     final: str
@@ -96,6 +113,7 @@ class Done:
     type: Literal["done"] = "done"
 
 
+@_exact
 @dataclass(frozen=True)
 class SessionStarted:
     session_id: str

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from .events import ViewEvent
-from .recording import Recording
+from fileformats.recording import Recording
 
 MIN_SPEED, MAX_SPEED = 0.25, 20.0
 

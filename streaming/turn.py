@@ -19,16 +19,12 @@ from agents_config.pricing import estimate_turn_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from . import approvals as approvals_store
-from . import transcript
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
 from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
 from .holdback import GuardrailGate, held_back, waits_for_guardrails
 from .stats import TurnStats
 from .tracing import spans_to_json, turn_spans
 from .translate import translate
-
-
-MAX_KEPT_STATS = 200  # per-turn stats kept with a conversation
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ async def run_turn(
         yield Error(refused)
         yield Done(final="", last_agent=team.agent(conversation.agent).name)
         return
-    context = team.new_context(conversation.state, limits.tool_latency)  # the team's per-chat tool state
+    context = team.new_context(conversation.state.tool_state, limits.tool_latency)  # the team's per-chat tool state
     agent = team.agent(conversation.agent)
     stats = TurnStats()
     outcome = _Outcome()
@@ -91,18 +87,18 @@ async def run_turn(
                 outcome.waiting = approvals_store.park(conversation, result)
         finally:
             result.cancel()
-            team.keep_context(context, conversation.state)
-            _note_agent(conversation, result.last_agent.name, resumed=approvals is not None)
+            conversation.state.tool_state = team.keep_context(context, conversation.state.tool_state)
+            conversation.agent = result.last_agent.name
+            conversation.state.answered_by(result.last_agent.name, resumed=approvals is not None)
             if not outcome.ended:  # Stop, a closed tab, a dropped client
                 if outcome.shown:  # the transcript has this turn (it starts on the first event): a redraw ends it stopped too
-                    transcript.mark_stopped(conversation.state)
+                    conversation.state.mark_stopped()
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
     done = _done(team, agent.name, result, stats, outcome.segment, outcome.waiting)
-    # Kept with the chat (bounded) so an export can show every turn's figures.
-    conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
+    conversation.state.keep_stats(done.stats)
     try:
         await store.save(conversation)
     except StoreError as exc:
@@ -164,16 +160,6 @@ async def _views(
             outcome.segment = result.final_output
         outcome.completed = True
     outcome.ended = True
-
-
-def _note_agent(conversation: Conversation, agent: str, *, resumed: bool) -> None:
-    """Who answered each turn, so undoing turns can also restore who answers next."""
-    conversation.agent = agent
-    turn_agents = conversation.state.setdefault("turn_agents", [])
-    if resumed and turn_agents:  # a resumed run finishes its turn; it is not a new one
-        turn_agents[-1] = agent
-    else:
-        turn_agents.append(agent)
 
 
 def _done(team: AgentTeam, first_agent: str, result, stats: TurnStats, segment: str, waiting: list[ApprovalRequired]) -> Done:

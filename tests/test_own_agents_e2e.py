@@ -18,7 +18,7 @@ from agents_config import load_agents
 from devtools.server import free_port, offline_settings
 from runtime import Runtime
 from streaming.events import Done, GuardrailTripped, TextDelta, ToolCall, ToolOutput
-from streaming.recording import load_recording
+from fileformats.recording import load_recording
 from streaming.replay import replay_events
 from tests.fake_openai import call, serve_fake, text
 from tests.test_own_agents_loading import _env
@@ -129,7 +129,7 @@ async def test_the_weather_example_notes_each_tool_and_its_output_guardrail(fake
 
 
 def _recording_of(events):
-    from streaming.recording import Recording, TimedEvent
+    from fileformats.recording import Recording, TimedEvent
 
     return Recording(message="m", agent=None, backend="b", started_at="",
                      events=[TimedEvent(i * 0.001, e) for i, e in enumerate(events)])

@@ -27,7 +27,7 @@ from streaming.events import (
     Usage,
     to_json,
 )
-from streaming.recording import (
+from fileformats.recording import (
     MAX_RECORDING_BYTES,
     Recording,
     RecordingError,
@@ -107,9 +107,9 @@ def test_from_json_is_the_inverse_of_to_json(event):
         ({"type": "exec_code", "code": "x"}, "Unknown event type"),
         ({"content": "no type"}, "Unknown event type"),
         ({"type": "text"}, "lacks the field"),
-        ({"type": "text", "content": 3}, "must be of type str"),
+        ({"type": "text", "content": 3}, "content: Input should be a valid string"),
         ({"type": "text", "content": "x", "extra": 1}, "unknown field"),
-        ({"type": "done", "final": "", "last_agent": "A", "usage": {"input_tokens": "many"}}, "must be of type int"),
+        ({"type": "done", "final": "", "last_agent": "A", "usage": {"input_tokens": "many"}}, "usage.input_tokens: Input should be a valid integer"),
         (["text"], "must be a JSON object"),
     ],
 )

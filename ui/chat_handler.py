@@ -9,7 +9,7 @@ import gradio as gr
 
 from conversations import Conversation, ConversationBusy, StoreError
 from runtime import Runtime
-from streaming import approvals, transcript
+from streaming import approvals
 from streaming.batching import batches
 from streaming.events import Done
 from streaming.stats import TurnStats
@@ -137,6 +137,6 @@ def _redrawn_insight(conversation: Conversation) -> dict[str, Any]:
     waiting = approvals.waiting(conversation)
     if waiting:
         insight["waiting"] = [call.name for call in waiting]
-    elif transcript.last_stopped(conversation.state):
+    elif conversation.state.last_stopped():
         insight["stopped"] = True
     return insight

@@ -24,7 +24,7 @@ from conversations import StoreError
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import Done, ViewEvent
-from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording, scrub
+from fileformats.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording, scrub
 from streaming.replay import clamp_speed, replay_events, replay_note
 from streaming.stats import TurnStats
 
@@ -191,7 +191,7 @@ def build_record_replay_panel(
         """A new conversation in the store that picks up where the file stopped; None when there is nothing."""
         if not items:
             return None
-        conversation = await restore(store, {"agent": agent, "input_list": items}, known_agents)
+        conversation = await restore(store, agent, items, known_agents)
         return conversation.id
 
     async def replay(recording: Recording, speed: float):
