@@ -6,10 +6,14 @@ render. Each `to_json()` is exactly the event shape of the HTTP API (README.md, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, with_config
+from pydantic import BeforeValidator, ConfigDict, with_config
+
+from conversations.chat_state import TurnFigures
+
+from .tracing import TraceSpan
 
 # Read back from files (fileformats/recording.py parses them with pydantic): a field these classes do
 # not have is a broken or hostile file, not something to drop silently.
@@ -106,11 +110,20 @@ class Done:
     final: str
     last_agent: str
     usage: Usage = field(default_factory=Usage)
-    stats: dict[str, Any] = field(default_factory=dict)  # see streaming.stats.TurnStats.to_json
-    trace: list[dict[str, Any]] = field(default_factory=list)  # the turn's spans, see streaming.tracing
+    # The turn's figures (streaming.stats); None for a turn refused before it ran (`{}` in JSON).
+    stats: Annotated[TurnFigures | None, BeforeValidator(lambda value: value or None)] = None
+    trace: list[TraceSpan] = field(default_factory=list)  # the turn's spans, see streaming.tracing
     trace_id: str | None = None
     awaiting_approval: list[str] = field(default_factory=list)  # call_ids of ApprovalRequired events, if any
     type: Literal["done"] = "done"
+
+    def to_json(self) -> dict[str, Any]:
+        data = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        data["usage"] = asdict(self.usage)
+        data["stats"] = self.stats.model_dump() if self.stats is not None else {}
+        data["trace"] = [asdict(span) for span in self.trace]
+        data["awaiting_approval"] = list(self.awaiting_approval)
+        return {"type": data.pop("type"), **data}
 
 
 @_exact

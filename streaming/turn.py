@@ -23,7 +23,7 @@ from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
 from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
 from .holdback import GuardrailGate, held_back, waits_for_guardrails
 from .stats import TurnStats
-from .tracing import spans_to_json, turn_spans
+from .tracing import timeline, turn_spans
 from .translate import translate
 
 
@@ -170,8 +170,8 @@ def _done(team: AgentTeam, first_agent: str, result, stats: TurnStats, segment: 
         final=segment,
         last_agent=result.last_agent.name,
         usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
-        stats=stats.to_json(),
-        trace=spans_to_json(turn_spans(trace_id)),
+        stats=stats.figures(),
+        trace=timeline(turn_spans(trace_id)),
         trace_id=trace_id,
         awaiting_approval=[call.call_id for call in waiting],
     )

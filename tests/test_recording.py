@@ -10,7 +10,21 @@ from pathlib import Path
 import pytest
 
 from agents_config import Settings
+from conversations.chat_state import TurnFigures
 from devtools.server import offline_settings
+from fileformats.recording import (
+    MAX_RECORDING_BYTES,
+    Recording,
+    RecordingError,
+    RecordingPolicy,
+    TimedEvent,
+    dump_lines,
+    from_json,
+    load_recording,
+    parse_recording,
+    prune,
+    record_turn,
+)
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import (
@@ -27,20 +41,8 @@ from streaming.events import (
     Usage,
     to_json,
 )
-from fileformats.recording import (
-    MAX_RECORDING_BYTES,
-    Recording,
-    RecordingError,
-    RecordingPolicy,
-    TimedEvent,
-    dump_lines,
-    from_json,
-    load_recording,
-    parse_recording,
-    prune,
-    record_turn,
-)
 from streaming.replay import replay_events
+from streaming.tracing import TraceSpan
 from streaming.turn import run_turn
 from tests.io_meter import bytes_read, sparse_file
 from ui.chat_view import TurnView
@@ -93,7 +95,9 @@ async def _record_billing_turn(tmp_path: Path, **settings) -> tuple[Path, list, 
         ReasoningDelta("hmm"),
         GuardrailTripped("scope", "Blocked"),
         Error("boom"),
-        Done("final", "Billing Agent", Usage(1, 2, 3), stats={"total_s": 1.0}, trace=[{"kind": "agent"}], trace_id="t1"),
+        Done("final", "Billing Agent", Usage(1, 2, 3), stats=TurnFigures(total_s=1.0, agent_path=["A"]),
+             trace=[TraceSpan("s1", None, "agent", "agent · A", 0.0, 1.5)], trace_id="t1"),
+        Done("", "Triage Agent"),  # a refused turn: no stats ({} in JSON)
         SessionStarted("abc"),
     ],
 )

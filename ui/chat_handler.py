@@ -28,7 +28,7 @@ def _notice(title: str, text: str) -> list[dict]:
 def _insight(view: TurnView, done: Done | None, live: TurnStats) -> dict[str, Any]:
     """What the run-insight panel shows: the agent answering now and the figures so far, then the finished turn's."""
     if done is None:
-        return {"agent": view.agent, "running": True, "stats": live.to_json()}
+        return {"agent": view.agent, "running": True, "stats": live.figures()}
     insight = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
     if done.awaiting_approval:
         insight["waiting"] = [view.tool_name(call_id) for call_id in done.awaiting_approval]

@@ -122,7 +122,7 @@ class _PanelFeed:
     def insight(self) -> dict[str, Any]:
         done = self.done
         if done is None:
-            data = {"agent": self.agent, "running": True, "stats": self.live.to_json()}
+            data = {"agent": self.agent, "running": True, "stats": self.live.figures()}
         else:
             data = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
         self.shown_agent = data["agent"]
