@@ -108,6 +108,13 @@ class ChatState(_Part):
 
     # --- turns -----------------------------------------------------------------------------------
 
+    def end_turn(self, agent: str, tool_state: dict[str, Any], *, resumed: bool, stopped: bool) -> None:
+        """A run ended (answered, failed or cut short): who answered, what its tools keep, whether it was stopped."""
+        self.tool_state = tool_state
+        self.answered_by(agent, resumed=resumed)
+        if stopped:
+            self.mark_stopped()
+
     def answered_by(self, agent: str, *, resumed: bool) -> None:
         """Who answered this turn, so undoing turns can also restore who answers next. A resumed run
         finishes its turn; it is not a new one."""

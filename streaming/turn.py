@@ -87,12 +87,15 @@ async def run_turn(
                 outcome.waiting = approvals_store.park(conversation, result)
         finally:
             result.cancel()
-            conversation.state.tool_state = team.keep_context(context, conversation.state.tool_state)
             conversation.agent = result.last_agent.name
-            conversation.state.answered_by(result.last_agent.name, resumed=approvals is not None)
+            conversation.state.end_turn(
+                result.last_agent.name,
+                team.keep_context(context, conversation.state.tool_state),
+                resumed=approvals is not None,
+                # The transcript has this turn once it showed an event: a redraw ends it stopped too.
+                stopped=outcome.shown and not outcome.ended,
+            )
             if not outcome.ended:  # Stop, a closed tab, a dropped client
-                if outcome.shown:  # the transcript has this turn (it starts on the first event): a redraw ends it stopped too
-                    conversation.state.mark_stopped()
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
