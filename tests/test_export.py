@@ -53,6 +53,10 @@ async def test_an_imported_chat_continues_with_the_same_context_and_agent(runtim
     await runtime.store.save(conversation)
 
     export = await build_export(runtime.store, chat_id, history)
+    # The file's shape is fixed (files written before the ChatExport model must still import, and back).
+    assert list(export) == ["kind", "version", "exported_at", "agent", "input_list", "tool_state", "messages",
+                            "stats", "feedback", "approvals"]
+    assert list(export["feedback"][0]) == ["message_index", "rating", "comment", "excerpt", "at"]
     assert export["agent"] == "Billing Agent"
     assert export["stats"] and export["stats"][0]["agent_path"][-1] == "Billing Agent"
     assert export["feedback"][0]["rating"] == "up"
