@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     """`python app.py [--agents TARGET] [--replay RUN.jsonl --speed N]`."""
     import argparse
 
-    from streaming.recording import RecordingError, load_recording
+    from fileformats.recording import RecordingError, load_recording
 
     parser = argparse.ArgumentParser(description="Serve the chat (and its HTTP API) on one server.")
     parser.add_argument("--agents", metavar="TARGET",

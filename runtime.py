@@ -13,7 +13,7 @@ from agents_config import AgentsModule, AgentTeam, Settings, build_team
 from agents_config.mcp import McpConnections, team_servers
 from conversations import Conversation, ConversationStore, open_store
 from streaming.events import ViewEvent
-from streaming.recording import record_turn
+from fileformats.recording import record_turn
 from streaming.tracing import install_collector
 from streaming.approvals import problem as approvals_problem, summary as approval_summary
 from streaming.transcript import keep_transcript

@@ -63,7 +63,7 @@ class Settings:
     concurrency_limit: int = 64
     request_timeout: float = 60.0
     max_retries: int = 2
-    # Turn recordings (streaming.recording). Off unless asked for when built directly (tests);
+    # Turn recordings (fileformats.recording). Off unless asked for when built directly (tests);
     # `from_env` turns them on for local use and off on public Hugging Face Spaces.
     record_runs: bool = False
     recordings_dir: str = str(DEFAULT_DATA_DIR / "recordings")

@@ -66,14 +66,13 @@ class AgentTeam:
             return self.backend.default_model
         return model if isinstance(model, str) else getattr(model, "model", None)
 
-    def new_context(self, state: Mapping[str, Any], tool_latency: float = 0.0) -> Any:
-        """The run context for this chat's next turn, from what the chat kept (`state["tool_state"]`)."""
+    def new_context(self, tool_state: Mapping[str, Any], tool_latency: float = 0.0) -> Any:
+        """The run context for this chat's next turn, from the tool state the chat kept."""
         if self.hooks is None:
             return None
-        kept = state.get("tool_state")
-        return self.hooks.new_context(kept if isinstance(kept, Mapping) else {}, tool_latency)
+        return self.hooks.new_context(tool_state, tool_latency)
 
-    def keep_context(self, context: Any, state: dict[str, Any]) -> None:
-        """Store what the turn's tools changed, so the chat's next turn (and its export) has it."""
-        if self.hooks is not None:
-            state["tool_state"] = self.hooks.keep_context(context)
+    def keep_context(self, context: Any, tool_state: dict[str, Any]) -> dict[str, Any]:
+        """The tool state to keep after a turn (`tool_state`, the one before it, when the team keeps none),
+        so the chat's next turn (and its export) has what the turn's tools changed."""
+        return tool_state if self.hooks is None else self.hooks.keep_context(context)

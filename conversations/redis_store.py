@@ -16,11 +16,11 @@ import json
 import logging
 import math
 import secrets
-from typing import Any
 
 import redis.asyncio as redis
 from agents.extensions.memory import RedisSession
 
+from .chat_state import ChatState
 from .store import ConversationStore, GuardedSession
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,19 @@ class RedisConversationStore(ConversationStore):
         raw = await self.client.get(self._meta_key(conversation_id))
         if raw is None:
             return None
-        meta = json.loads(raw)
-        return meta.get("agent"), meta.get("state", {})
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            meta = None
+        if not isinstance(meta, dict):  # a damaged row: the chat goes on with an empty state (ChatState.load)
+            return None, ""
+        agent = meta.get("agent")
+        return agent if isinstance(agent, str) else None, meta.get("state", {})
 
-    async def _save_meta(self, conversation_id: str, agent: str | None, state: dict[str, Any]) -> None:
+    async def _save_meta(self, conversation_id: str, agent: str | None, state: ChatState) -> None:
+        meta = f'{{"agent": {json.dumps(agent)}, "state": {state.model_dump_json()}}}'
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(self._meta_key(conversation_id), json.dumps({"agent": agent, "state": state}), px=self._ttl_ms)
+            pipe.set(self._meta_key(conversation_id), meta, px=self._ttl_ms)
             # A chat read but not written still counts as active: keep its items as long as its metadata.
             for key in self._session_keys(conversation_id):
                 pipe.pexpire(key, self._ttl_ms)

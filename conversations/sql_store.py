@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shutil
@@ -11,13 +10,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from agents.extensions.memory import SQLAlchemySession
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from .chat_state import ChatState
 from .store import ConversationStore, GuardedSession
 
 log = logging.getLogger(__name__)
@@ -160,11 +160,11 @@ class SQLConversationStore(ConversationStore):
             row = (await connection.execute(select(_chats).where(_chats.c.id == conversation_id))).first()
         if row is None or row.updated_at < time.time() - self.ttl_seconds:
             return None
-        return row.agent, json.loads(row.state)
+        return row.agent, row.state
 
-    async def _save_meta(self, conversation_id: str, agent: str | None, state: dict[str, Any]) -> None:
+    async def _save_meta(self, conversation_id: str, agent: str | None, state: ChatState) -> None:
         await self._ensure_tables()
-        values = {"agent": agent, "state": json.dumps(state), "updated_at": time.time()}
+        values = {"agent": agent, "state": state.model_dump_json(), "updated_at": time.time()}
 
         async def write() -> None:
             async with self.engine.begin() as connection:

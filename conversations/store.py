@@ -16,6 +16,8 @@ from typing import Any
 
 from agents.memory import Session
 
+from .chat_state import ChatState
+
 log = logging.getLogger(__name__)
 
 STORE_DOWN = (
@@ -37,15 +39,14 @@ class ConversationBusy(RuntimeError):
 class Conversation:
     """One chat: the SDK session holding its items, the agent it continues with, and small state.
 
-    `state` holds what is not model input but belongs to the chat: refunds the demo tools granted
-    (see `ChatContext`), a run waiting for a person's decision (streaming/approvals.py), and
-    whatever the UI needs to show the chat again.
+    `state` holds what is not model input but belongs to the chat (see `ChatState`): refunds the demo
+    tools granted, who answered each turn, a run waiting for a person's decision, what each turn showed.
     """
 
     id: str
     session: Session
     agent: str | None = None
-    state: dict[str, Any] = field(default_factory=dict)
+    state: ChatState = field(default_factory=ChatState)
 
 
 _RUNNING: set[asyncio.Future] = set()  # store operations finishing after their caller was cancelled
@@ -108,14 +109,6 @@ def _is_text(value: str) -> bool:
     return value.isprintable()
 
 
-def _drop_shown_turns(turns: list[dict[str, Any]], count: int) -> None:
-    """Drop the newest `count` asked turns of a transcript (streaming/transcript.py), with the runs
-    resumed after them, so a reload does not redraw turns that were undone."""
-    while count > 0 and turns:
-        if turns.pop().get("user") is not None:
-            count -= 1
-
-
 def new_conversation_id() -> str:
     # Ids are capabilities (whoever has one can continue the chat), so they must be unguessable.
     return secrets.token_urlsafe(18)
@@ -145,11 +138,11 @@ class ConversationStore(abc.ABC):
     def _session(self, conversation_id: str) -> Session: ...
 
     @abc.abstractmethod
-    async def _load_meta(self, conversation_id: str) -> tuple[str | None, dict[str, Any]] | None:
-        """(agent, state) of a live conversation, or None when unknown or expired."""
+    async def _load_meta(self, conversation_id: str) -> tuple[str | None, str | dict[str, Any]] | None:
+        """(agent, state as stored: JSON text or its object) of a live conversation, or None when unknown or expired."""
 
     @abc.abstractmethod
-    async def _save_meta(self, conversation_id: str, agent: str | None, state: dict[str, Any]) -> None: ...
+    async def _save_meta(self, conversation_id: str, agent: str | None, state: ChatState) -> None: ...
 
     @abc.abstractmethod
     async def _expire(self, older_than: float) -> int:
@@ -192,7 +185,7 @@ class ConversationStore(abc.ABC):
         if meta is None:
             return None
         agent, state = meta
-        return Conversation(conversation_id, self._session(conversation_id), agent, state)
+        return Conversation(conversation_id, self._session(conversation_id), agent, ChatState.load(state, conversation_id))
 
     async def save(self, conversation: Conversation) -> None:
         await self._guard(self._save_meta(conversation.id, conversation.agent, conversation.state))
@@ -213,15 +206,8 @@ class ConversationStore(abc.ABC):
         keep = user_indexes[user_turns]  # the first user message to drop, and everything after it
         for _ in range(len(items) - keep):
             await self._guard(conversation.session.pop_item())
-        # A run waiting for a decision is always the newest turn, so it went too (streaming/approvals.py).
-        conversation.state.pop("approval", None)
-        _drop_shown_turns(conversation.state.get("transcript") or [], len(user_indexes) - user_turns)
-        # The next turn starts with the agent that answered the last turn kept (side effects such as a
-        # granted refund stay: undo hides a turn, it does not reverse what its tools did).
-        turn_agents = conversation.state.get("turn_agents", [])
-        if len(turn_agents) >= user_turns:
-            conversation.agent = turn_agents[user_turns - 1] if user_turns else None
-            conversation.state["turn_agents"] = turn_agents[:user_turns]
+        # The next turn starts with the agent that answered the last turn kept.
+        conversation.agent = conversation.state.rewind(user_turns, len(user_indexes) - user_turns, conversation.agent)
         await self.save(conversation)
         return len(items) - keep
 

@@ -1,7 +1,7 @@
 """Tool calls waiting for a person's decision, kept with the conversation between two requests.
 
 When a run stops on tools that need approval (the SDK's interruptions), the SDK's run state (JSON)
-is parked in `conversation.state` (the conversation store: SQLite, Redis or Postgres), never sent
+is parked in `conversation.state.approval` (the conversation store: SQLite, Redis or Postgres), never sent
 to a client: the SDK warns against loading run state a client supplied. A decision names call ids
 only; it is checked against the parked calls, and the parked state is taken out of the store
 before the run resumes, under the conversation's turn lease (which is cross-process), so a call
@@ -17,12 +17,10 @@ from agents import RunResultStreaming, RunState
 
 from agents_config import AgentTeam
 from conversations import Conversation, ConversationStore
+from conversations.chat_state import CallFields, ChatState
 
 from .events import ApprovalRequired
 
-STATE_KEY = "approval"  # conversation.state[STATE_KEY] = {"run_state": {...}, "calls": [ApprovalRequired fields]}
-LOG_KEY = "approval_log"  # the calls decided in this chat, with their decisions (for exports; bounded)
-MAX_LOG = 100
 DECISIONS = ("approve", "reject")
 REJECTION_MESSAGE = "A person refused this call, so it did not run."
 MAX_CALL_ID = 200
@@ -39,9 +37,8 @@ def waiting(conversation: Conversation) -> list[ApprovalRequired]:
     return waiting_in(conversation.state)
 
 
-def waiting_in(state: dict[str, Any]) -> list[ApprovalRequired]:
-    parked = state.get(STATE_KEY) or {}
-    return [ApprovalRequired(**call) for call in parked.get("calls", [])]
+def waiting_in(state: ChatState) -> list[ApprovalRequired]:
+    return [ApprovalRequired(**call.model_dump()) for call in state.waiting_calls()]
 
 
 def problem(conversation: Conversation, message: str | None, approvals: dict[str, str] | None) -> str | None:
@@ -82,7 +79,7 @@ def park(conversation: Conversation, result: RunResultStreaming) -> list[Approva
     if calls:
         # The chat context is the conversation's own state (see ChatContext); the run state needs none of it.
         run_state = result.to_state().to_json(context_serializer=lambda _context: {})
-        conversation.state[STATE_KEY] = {"run_state": run_state, "calls": [_fields(call) for call in calls]}
+        conversation.state.park(run_state, [CallFields(**_fields(call)) for call in calls])
     return calls
 
 
@@ -94,13 +91,10 @@ async def claim(
     Calls not decided stay pending: the resumed run stops on them again. Call under the turn lease,
     after `refresh` and a `problem` check.
     """
-    parked = conversation.state.pop(STATE_KEY)
-    log = conversation.state.setdefault(LOG_KEY, [])
-    log.extend({**call, "decision": approvals[call["call_id"]]} for call in parked["calls"] if call["call_id"] in approvals)
-    del log[:-MAX_LOG]
+    parked = conversation.state.take_waiting(approvals)
     # Shielded: once the tool may run, the claim must be on record even if the consumer is cancelled now.
     await asyncio.shield(store.save(conversation))
-    state = await RunState.from_json(team.agent(None), parked["run_state"], context_override=context)
+    state = await RunState.from_json(team.agent(None), parked.run_state, context_override=context)
     for item in state.get_interruptions():
         decision = approvals.get(item.call_id or "")
         if decision == "approve":
@@ -110,11 +104,11 @@ async def claim(
     return state
 
 
-def requests_and_decisions(state: dict[str, Any]) -> list[dict[str, str]]:
+def requests_and_decisions(state: ChatState) -> list[dict[str, str]]:
     """Every call that asked for a decision in this chat, with the decision ("waiting" while none):
     what exports show. Never the run state itself."""
-    decided = [dict(entry) for entry in state.get(LOG_KEY) or [] if isinstance(entry, dict)]
-    return decided + [{**_fields(call), "decision": "waiting"} for call in waiting_in(state)]
+    decided = [entry.model_dump() for entry in state.approval_log]
+    return decided + [{**call.model_dump(), "decision": "waiting"} for call in state.waiting_calls()]
 
 
 def summary(approvals: dict[str, str] | None) -> str:

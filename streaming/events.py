@@ -6,16 +6,28 @@ render. Each `to_json()` is exactly the event shape of the HTTP API (README.md, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, with_config
+
+from conversations.chat_state import TurnFigures
+
+from .tracing import TraceSpan
+
+# Read back from files (fileformats/recording.py parses them with pydantic): a field these classes do
+# not have is a broken or hostile file, not something to drop silently.
+_exact = with_config(ConfigDict(extra="forbid"))
 
 
+@_exact
 @dataclass(frozen=True)
 class TextDelta:
     content: str
     type: Literal["text"] = "text"
 
 
+@_exact
 @dataclass(frozen=True)
 class ToolCall:
     name: str
@@ -24,6 +36,7 @@ class ToolCall:
     type: Literal["tool_call"] = "tool_call"
 
 
+@_exact
 @dataclass(frozen=True)
 class ToolOutput:
     call_id: str
@@ -31,6 +44,7 @@ class ToolOutput:
     type: Literal["tool_output"] = "tool_output"
 
 
+@_exact
 @dataclass(frozen=True)
 class Handoff:
     source: str
@@ -41,18 +55,21 @@ class Handoff:
         return {"type": self.type, "from": self.source, "to": self.target}
 
 
+@_exact
 @dataclass(frozen=True)
 class AgentUpdated:
     agent: str
     type: Literal["agent_updated"] = "agent_updated"
 
 
+@_exact
 @dataclass(frozen=True)
 class ReasoningDelta:
     content: str
     type: Literal["reasoning"] = "reasoning"
 
 
+@_exact
 @dataclass(frozen=True)
 class GuardrailTripped:
     name: str
@@ -60,12 +77,14 @@ class GuardrailTripped:
     type: Literal["guardrail"] = "guardrail"
 
 
+@_exact
 @dataclass(frozen=True)
 class Error:
     message: str
     type: Literal["error"] = "error"
 
 
+@_exact
 @dataclass(frozen=True)
 class ApprovalRequired:
     """A tool call that waits for a person's decision (the SDK's interruption); nothing ran yet."""
@@ -77,6 +96,7 @@ class ApprovalRequired:
     type: Literal["approval_required"] = "approval_required"
 
 
+@_exact
 @dataclass(frozen=True)
 class Usage:
     input_tokens: int = 0
@@ -84,18 +104,29 @@ class Usage:
     requests: int = 0
 
 
+@_exact
 @dataclass(frozen=True)
 class Done:
     final: str
     last_agent: str
     usage: Usage = field(default_factory=Usage)
-    stats: dict[str, Any] = field(default_factory=dict)  # see streaming.stats.TurnStats.to_json
-    trace: list[dict[str, Any]] = field(default_factory=list)  # the turn's spans, see streaming.tracing
+    # The turn's figures (streaming.stats); None for a turn refused before it ran (`{}` in JSON).
+    stats: Annotated[TurnFigures | None, BeforeValidator(lambda value: value or None)] = None
+    trace: list[TraceSpan] = field(default_factory=list)  # the turn's spans, see streaming.tracing
     trace_id: str | None = None
     awaiting_approval: list[str] = field(default_factory=list)  # call_ids of ApprovalRequired events, if any
     type: Literal["done"] = "done"
 
+    def to_json(self) -> dict[str, Any]:
+        data = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        data["usage"] = asdict(self.usage)
+        data["stats"] = self.stats.model_dump() if self.stats is not None else {}
+        data["trace"] = [asdict(span) for span in self.trace]
+        data["awaiting_approval"] = list(self.awaiting_approval)
+        return {"type": data.pop("type"), **data}
 
+
+@_exact
 @dataclass(frozen=True)
 class SessionStarted:
     session_id: str

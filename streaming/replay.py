@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from fileformats.recording import Recording
+
 from .events import ViewEvent
-from .recording import Recording
 
 MIN_SPEED, MAX_SPEED = 0.25, 20.0
 

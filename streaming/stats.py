@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from conversations.chat_state import TurnFigures
+
 from .events import AgentUpdated, TextDelta, ToolCall, ToolOutput, ViewEvent
 
 
@@ -50,6 +52,10 @@ class TurnStats:
         self.ended = self.clock()
         self.input_tokens, self.output_tokens, self.model_calls = input_tokens, output_tokens, model_calls
         self.cost_usd = cost_usd
+
+    def figures(self) -> TurnFigures:
+        """The figures so far (all of them once `finish` was called): what `Done.stats` carries."""
+        return TurnFigures(**self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         total = (self.ended or self.clock()) - self.started

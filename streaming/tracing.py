@@ -42,6 +42,19 @@ class SpanRecord:
         return (self.ended - self.started).total_seconds()
 
 
+@dataclass(frozen=True)
+class TraceSpan:
+    """One bar of a turn's timeline (`Done.trace`): offsets from the turn's first span, in seconds."""
+
+    span_id: str
+    parent_id: str | None
+    kind: str  # "agent", "function", "generation", "response", "handoff", "guardrail"
+    label: str
+    start_s: float
+    duration_s: float
+    failed: bool = False
+
+
 class TurnTraceCollector(TracingProcessor):
     def __init__(self, max_traces: int = 512):
         self.max_traces = max_traces
@@ -111,20 +124,20 @@ def turn_spans(trace_id: str | None) -> list[SpanRecord]:
     return _collector.take(trace_id) if _collector is not None else []
 
 
-def spans_to_json(spans: list[SpanRecord]) -> list[dict]:
+def timeline(spans: list[SpanRecord]) -> list[TraceSpan]:
     """Spans as offsets from the first one, in seconds: the timeline's data."""
     if not spans:
         return []
     origin = spans[0].started
     return [
-        {
-            "span_id": span.span_id,
-            "parent_id": span.parent_id,
-            "kind": span.kind,
-            "label": span.label,
-            "start_s": round((span.started - origin).total_seconds(), 4),
-            "duration_s": round(span.seconds, 4),
-            "failed": span.failed,
-        }
+        TraceSpan(
+            span_id=span.span_id,
+            parent_id=span.parent_id,
+            kind=span.kind,
+            label=span.label,
+            start_s=round((span.started - origin).total_seconds(), 4),
+            duration_s=round(span.seconds, 4),
+            failed=span.failed,
+        )
         for span in spans
     ]

@@ -19,16 +19,12 @@ from agents_config.pricing import estimate_turn_cost
 from conversations import Conversation, ConversationStore, StoreError
 
 from . import approvals as approvals_store
-from . import transcript
 from .errors import STALLED, TOOL_TOO_SLOW, describe, guardrail_message
 from .events import AgentUpdated, ApprovalRequired, Done, Error, GuardrailTripped, Handoff, TextDelta, Usage, ViewEvent
 from .holdback import GuardrailGate, held_back, waits_for_guardrails
 from .stats import TurnStats
-from .tracing import spans_to_json, turn_spans
+from .tracing import timeline, turn_spans
 from .translate import translate
-
-
-MAX_KEPT_STATS = 200  # per-turn stats kept with a conversation
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ async def run_turn(
         yield Error(refused)
         yield Done(final="", last_agent=team.agent(conversation.agent).name)
         return
-    context = team.new_context(conversation.state, limits.tool_latency)  # the team's per-chat tool state
+    context = team.new_context(conversation.state.tool_state, limits.tool_latency)  # the team's per-chat tool state
     agent = team.agent(conversation.agent)
     stats = TurnStats()
     outcome = _Outcome()
@@ -91,18 +87,21 @@ async def run_turn(
                 outcome.waiting = approvals_store.park(conversation, result)
         finally:
             result.cancel()
-            team.keep_context(context, conversation.state)
-            _note_agent(conversation, result.last_agent.name, resumed=approvals is not None)
+            conversation.agent = result.last_agent.name
+            conversation.state.end_turn(
+                result.last_agent.name,
+                team.keep_context(context, conversation.state.tool_state),
+                resumed=approvals is not None,
+                # The transcript has this turn once it showed an event: a redraw ends it stopped too.
+                stopped=outcome.shown and not outcome.ended,
+            )
             if not outcome.ended:  # Stop, a closed tab, a dropped client
-                if outcome.shown:  # the transcript has this turn (it starts on the first event): a redraw ends it stopped too
-                    transcript.mark_stopped(conversation.state)
                 # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
                 # so that a second cancellation (a double Stop) cannot cut the write in half.
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(store.save(conversation))
     done = _done(team, agent.name, result, stats, outcome.segment, outcome.waiting)
-    # Kept with the chat (bounded) so an export can show every turn's figures.
-    conversation.state["turn_stats"] = [*conversation.state.get("turn_stats", []), done.stats][-MAX_KEPT_STATS:]
+    conversation.state.keep_stats(done.stats)
     try:
         await store.save(conversation)
     except StoreError as exc:
@@ -166,16 +165,6 @@ async def _views(
     outcome.ended = True
 
 
-def _note_agent(conversation: Conversation, agent: str, *, resumed: bool) -> None:
-    """Who answered each turn, so undoing turns can also restore who answers next."""
-    conversation.agent = agent
-    turn_agents = conversation.state.setdefault("turn_agents", [])
-    if resumed and turn_agents:  # a resumed run finishes its turn; it is not a new one
-        turn_agents[-1] = agent
-    else:
-        turn_agents.append(agent)
-
-
 def _done(team: AgentTeam, first_agent: str, result, stats: TurnStats, segment: str, waiting: list[ApprovalRequired]) -> Done:
     usage = result.context_wrapper.usage
     stats.finish(usage.input_tokens, usage.output_tokens, usage.requests, _cost(team, usage, {first_agent, *stats.agent_path}))
@@ -184,8 +173,8 @@ def _done(team: AgentTeam, first_agent: str, result, stats: TurnStats, segment: 
         final=segment,
         last_agent=result.last_agent.name,
         usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, requests=usage.requests),
-        stats=stats.to_json(),
-        trace=spans_to_json(turn_spans(trace_id)),
+        stats=stats.figures(),
+        trace=timeline(turn_spans(trace_id)),
         trace_id=trace_id,
         awaiting_approval=[call.call_id for call in waiting],
     )

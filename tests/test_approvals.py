@@ -15,6 +15,7 @@ import pytest
 from agents import FunctionTool
 
 from conversations import ConversationBusy
+from conversations.chat_state import CallFields
 from devtools.server import offline_settings
 from runtime import Runtime
 from streaming import approvals
@@ -105,7 +106,7 @@ async def test_approve_runs_the_tool_once_and_the_history_holds_each_item_once(d
     assert executions.count == 0
     waiting = await runtime.store.get(chat)
     assert [call.call_id for call in approvals.waiting(waiting)] == [request.call_id]
-    assert "run_state" in waiting.state[approvals.STATE_KEY]
+    assert waiting.state.approval is not None and waiting.state.approval.run_state
 
     problem, events = await turn(runtime, chat, decisions={request.call_id: "approve"})
     assert problem is None
@@ -115,8 +116,8 @@ async def test_approve_runs_the_tool_once_and_the_history_holds_each_item_once(d
     assert "Subscription cancelled (CX-0001)" in done.final
     assert [e.call_id for e in events if isinstance(e, ToolOutput)] == [request.call_id]
     after = await runtime.store.get(chat)
-    assert approvals.STATE_KEY not in after.state
-    assert after.state["tool_state"]["cancellations"] == ["CX-0001"]
+    assert after.state.approval is None
+    assert after.state.tool_state["cancellations"] == ["CX-0001"]
     # Resuming with a session adds the tool's output and the answer, and repeats nothing.
     items = await history(runtime, chat)
     assert [i.get("role") for i in items].count("user") == 1
@@ -136,7 +137,7 @@ async def test_reject_tells_the_model_and_nothing_runs(demo):
     assert outputs_for(items, request.call_id) == [approvals.REJECTION_MESSAGE]
     assert len(items) == len({json.dumps(i, sort_keys=True) for i in items}), "an item was stored twice"
     after = await runtime.store.get(chat)
-    assert after.state["tool_state"]["cancellations"] == [] and approvals.STATE_KEY not in after.state
+    assert after.state.tool_state["cancellations"] == [] and after.state.approval is None
 
 
 async def test_each_409_and_deciding_twice_never_runs_twice(demo):
@@ -160,7 +161,7 @@ async def test_each_409_and_deciding_twice_never_runs_twice(demo):
     assert executions.count == 1
     # A caller that skips the check (a stale copy) is refused by the turn itself, in-band.
     stale = await runtime.store.get(chat)
-    stale.state[approvals.STATE_KEY] = {"run_state": {}, "calls": [approvals._fields(request)]}
+    stale.state.park({}, [CallFields(**approvals._fields(request))])
     async with runtime.store.turn(chat):
         events = [event async for event in runtime.turn(stale, approvals={request.call_id: "approve"})]
     assert isinstance(events[0], Error) and isinstance(events[-1], Done)

@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from streaming import transcript
 from tests.test_approvals import CANCEL, Executions, demo, make_runtime  # noqa: F401 - demo is a fixture
 from ui.chat_handler import make_handler, make_redraw_handler
 
@@ -57,7 +56,7 @@ async def test_approve_from_the_buttons_resumes_in_the_same_chat_and_buttons_go(
     assert executions.count == 1
     assert "waiting" not in insight
     conversation = await runtime.store.get(chat_id)
-    assert [t["user"] for t in conversation.state[transcript.KEY]] == [CANCEL, None]
+    assert [t.user for t in conversation.state.transcript] == [CANCEL, None]
 
 
 @pytest.mark.parametrize("forged", ["no note", "a forged id", "a decided id"])
@@ -98,7 +97,7 @@ async def test_a_message_while_waiting_is_not_sent_and_keeps_the_buttons(demo):
     shown, _ = await press(runtime, "Reject", [*history, {"role": "user", "content": "Hello?"}, *notice], chat_id)
     assert "nothing was cancelled" in shown[-1]["content"] and executions.count == 0
     conversation = await runtime.store.get(chat_id)
-    assert [t["user"] for t in conversation.state[transcript.KEY]] == [CANCEL, None]  # "Hello?" was not kept
+    assert [t.user for t in conversation.state.transcript] == [CANCEL, None]  # "Hello?" was not kept
 
 
 async def test_redraw_shows_the_stored_chat_with_the_waiting_call_and_after_the_decision(demo):
@@ -148,7 +147,7 @@ async def test_undo_takes_the_turn_out_of_the_redrawn_chat_too(demo):
 
 
 async def test_exports_and_recordings_show_the_request_and_the_decision(tmp_path):
-    from streaming.recording import load_recording
+    from fileformats.recording import load_recording
     from ui.export import build_export, render_html
 
     executions = Executions()

@@ -53,6 +53,10 @@ async def test_an_imported_chat_continues_with_the_same_context_and_agent(runtim
     await runtime.store.save(conversation)
 
     export = await build_export(runtime.store, chat_id, history)
+    # The file's shape is fixed (files written before the ChatExport model must still import, and back).
+    assert list(export) == ["kind", "version", "exported_at", "agent", "input_list", "tool_state", "messages",
+                            "stats", "feedback", "approvals"]
+    assert list(export["feedback"][0]) == ["message_index", "rating", "comment", "excerpt", "at"]
     assert export["agent"] == "Billing Agent"
     assert export["stats"] and export["stats"][0]["agent_path"][-1] == "Billing Agent"
     assert export["feedback"][0]["rating"] == "up"
@@ -64,7 +68,7 @@ async def test_an_imported_chat_continues_with_the_same_context_and_agent(runtim
     assert restored.agent == "Billing Agent"
     assert await runtime.store.items(restored) == await runtime.store.items(original)
     assert [m["content"] for m in messages] == [m["content"] for m in inert_messages(history)]
-    assert (await runtime.store.get(restored.id)).state["feedback"][0]["rating"] == "up"
+    assert (await runtime.store.get(restored.id)).state.feedback[0].rating == "up"
 
     after, _ = await _chat(runtime, "What was the amount again?", messages, restored.id)
     answer = after[len(messages):]
@@ -143,14 +147,14 @@ async def test_likes_and_comments_are_stored_with_the_conversation(runtime):
     on_like = make_like_handler(runtime.store)
     await on_like(conversation.id, gr.LikeData(None, {"index": 3, "value": [{"type": "text", "text": "Refund RF-1"}], "liked": False}))
     stored = await runtime.store.get(conversation.id)
-    assert stored.state["feedback"] == [
-        {"message_index": 3, "rating": "down", "comment": "", "excerpt": "Refund RF-1", "at": stored.state["feedback"][0]["at"]}
+    assert [f.model_dump() for f in stored.state.feedback] == [
+        {"message_index": 3, "rating": "down", "comment": "", "excerpt": "Refund RF-1", "at": stored.state.feedback[0].at}
     ]
     add_comment(stored, "  It refunded the wrong invoice  ")
     set_rating(stored, 5, True, "ok")
-    assert [(f["message_index"], f["rating"]) for f in stored.state["feedback"]] == [(3, "down"), (5, "up")]
+    assert [(f.message_index, f.rating) for f in stored.state.feedback] == [(3, "down"), (5, "up")]
     set_rating(stored, 3, None, "")  # un-rated
-    assert [f["message_index"] for f in stored.state["feedback"]] == [5]
+    assert [f.message_index for f in stored.state.feedback] == [5]
 
 
 def test_a_comment_goes_to_the_latest_rating():
@@ -158,7 +162,7 @@ def test_a_comment_goes_to_the_latest_rating():
     set_rating(conversation, 1, True, "a")
     set_rating(conversation, 4, False, "b")
     add_comment(conversation, "why")
-    assert {f["message_index"]: f["comment"] for f in conversation.state["feedback"]} == {1: "", 4: "why"}
+    assert {f.message_index: f.comment for f in conversation.state.feedback} == {1: "", 4: "why"}
 
 
 # --- bad imports: each a clear ChatImportError, and nothing is stored --------------------------
@@ -184,6 +188,11 @@ def _with(**changes) -> str:
         (_with(messages="hello"), "'messages' must be"),
         (_with(feedback=[1]), "'feedback' must be"),
         (_with(tool_state=["INV-1"]), "'tool_state' must"),
+        # A wrong-typed field inside an entry: the model says which entry and field.
+        (_with(feedback=[{"rating": "up", "comment": ["x"]}]), r"'feedback' must be .*feedback\.0\.comment"),
+        (_with(stats=[{"total_s": "fast"}]), r"'stats' must be .*stats\.0\.total_s"),
+        (_with(approvals=[{"decision": 1}]), r"'approvals' must be .*approvals\.0\.decision"),
+        (_with(messages=[{"role": "user", "content": 5}]), "'messages' must be"),
     ],
 )
 async def test_a_malformed_import_is_refused_and_changes_nothing(runtime, tmp_path, text, problem):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from streaming.events import TextDelta, to_json
-from streaming.recording import (
+from fileformats.recording import (
     MAX_RECORDING_EVENTS,
     Recorder,
     RecordingError,
@@ -104,7 +104,7 @@ def test_a_recording_with_a_lone_surrogate_is_written_and_leaves_no_part_file(tm
 
 
 def test_pruning_removes_part_files_a_dead_process_left(tmp_path):
-    from streaming.recording import prune
+    from fileformats.recording import prune
 
     left = tmp_path / "run-x.part"
     left.write_text("")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streaming.recording import Recording, RecordingError, dump_lines, load_recording, parse_recording
+from fileformats.recording import Recording, RecordingError, dump_lines, load_recording, parse_recording
 from tests.test_export import _conversation_count, _known
 from ui.export import ChatImportError, import_file, restore
 from ui.record_replay import ReplayRequest
@@ -36,7 +36,7 @@ def test_a_recording_with_injected_history_is_refused(items):
 async def test_restore_refuses_it_whoever_calls_and_stores_nothing(runtime, items):
     before = await _conversation_count(runtime)
     with pytest.raises(ChatImportError, match="input_list"):
-        await restore(runtime.store, {"agent": None, "input_list": items}, _known(runtime))
+        await restore(runtime.store, None, items, _known(runtime))
     assert await _conversation_count(runtime) == before
 
 

@@ -16,7 +16,7 @@ import httpx
 
 from devtools.server import serve
 from runtime import Runtime
-from streaming.recording import load_recording
+from fileformats.recording import load_recording
 from ui.chat_handler import make_handler
 from ui.export import build_export
 from ui.feedback import make_comment_handler, make_like_handler
@@ -154,6 +154,6 @@ async def test_feedback_is_stored_with_the_chat_it_was_given_in(runtime):
 
     a, b = await runtime.store.get(a_id), await runtime.store.get(b_id)
     assert (a.id, b.id) == (a_id, b_id)
-    assert [(e["message_index"], e["rating"], e["comment"]) for e in a.state.get("feedback", [])] == [(last_a, "up", "Spot on")]
-    assert [(e["message_index"], e["rating"], e["comment"]) for e in b.state.get("feedback", [])] == [(last_b, "down", "")]
-    assert "INV-1001" in a.state["feedback"][0]["excerpt"] and "INV-1003" in b.state["feedback"][0]["excerpt"]
+    assert [(e["message_index"], e["rating"], e["comment"]) for e in (x.model_dump() for x in a.state.feedback)] == [(last_a, "up", "Spot on")]
+    assert [(e["message_index"], e["rating"], e["comment"]) for e in (x.model_dump() for x in b.state.feedback)] == [(last_b, "down", "")]
+    assert "INV-1001" in a.state.feedback[0].excerpt and "INV-1003" in b.state.feedback[0].excerpt

@@ -18,7 +18,7 @@ from agents_config import load_agents
 from devtools.server import free_port, offline_settings
 from runtime import Runtime
 from streaming.events import Done, GuardrailTripped, TextDelta, ToolCall, ToolOutput
-from streaming.recording import load_recording
+from fileformats.recording import load_recording
 from streaming.replay import replay_events
 from tests.fake_openai import call, serve_fake, text
 from tests.test_own_agents_loading import _env
@@ -122,14 +122,14 @@ async def test_the_weather_example_notes_each_tool_and_its_output_guardrail(fake
     assert sorted(notes.values()) == ["celsius_to_fahrenheit", "get_weather", "local_time"]
     assert set(outputs) == set(notes) and "69.8 °F" in outputs[next(k for k, v in notes.items() if v == "celsius_to_fahrenheit")]
     assert "".join(e.content for e in events if isinstance(e, TextDelta)) == "Lisbon is sunny at 21 °C (69.8 °F)."
-    assert isinstance(events[-1], Done) and events[-1].stats["cost_usd"] is not None  # gpt-4.1-mini is priced
+    assert isinstance(events[-1], Done) and events[-1].stats.cost_usd is not None  # gpt-4.1-mini is priced
     (trip,) = [e for e in blocked if isinstance(e, GuardrailTripped)]
     assert trip.name == "No secrets in answers" and "looks like an API key" in trip.message
     assert [type(e) for e in replayed] == [type(e) for e in events]
 
 
 def _recording_of(events):
-    from streaming.recording import Recording, TimedEvent
+    from fileformats.recording import Recording, TimedEvent
 
     return Recording(message="m", agent=None, backend="b", started_at="",
                      events=[TimedEvent(i * 0.001, e) for i, e in enumerate(events)])

@@ -10,7 +10,21 @@ from pathlib import Path
 import pytest
 
 from agents_config import Settings
+from conversations.chat_state import TurnFigures
 from devtools.server import offline_settings
+from fileformats.recording import (
+    MAX_RECORDING_BYTES,
+    Recording,
+    RecordingError,
+    RecordingPolicy,
+    TimedEvent,
+    dump_lines,
+    from_json,
+    load_recording,
+    parse_recording,
+    prune,
+    record_turn,
+)
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import (
@@ -27,20 +41,8 @@ from streaming.events import (
     Usage,
     to_json,
 )
-from streaming.recording import (
-    MAX_RECORDING_BYTES,
-    Recording,
-    RecordingError,
-    RecordingPolicy,
-    TimedEvent,
-    dump_lines,
-    from_json,
-    load_recording,
-    parse_recording,
-    prune,
-    record_turn,
-)
 from streaming.replay import replay_events
+from streaming.tracing import TraceSpan
 from streaming.turn import run_turn
 from tests.io_meter import bytes_read, sparse_file
 from ui.chat_view import TurnView
@@ -93,7 +95,9 @@ async def _record_billing_turn(tmp_path: Path, **settings) -> tuple[Path, list, 
         ReasoningDelta("hmm"),
         GuardrailTripped("scope", "Blocked"),
         Error("boom"),
-        Done("final", "Billing Agent", Usage(1, 2, 3), stats={"total_s": 1.0}, trace=[{"kind": "agent"}], trace_id="t1"),
+        Done("final", "Billing Agent", Usage(1, 2, 3), stats=TurnFigures(total_s=1.0, agent_path=["A"]),
+             trace=[TraceSpan("s1", None, "agent", "agent · A", 0.0, 1.5)], trace_id="t1"),
+        Done("", "Triage Agent"),  # a refused turn: no stats ({} in JSON)
         SessionStarted("abc"),
     ],
 )
@@ -107,9 +111,9 @@ def test_from_json_is_the_inverse_of_to_json(event):
         ({"type": "exec_code", "code": "x"}, "Unknown event type"),
         ({"content": "no type"}, "Unknown event type"),
         ({"type": "text"}, "lacks the field"),
-        ({"type": "text", "content": 3}, "must be of type str"),
+        ({"type": "text", "content": 3}, "content: Input should be a valid string"),
         ({"type": "text", "content": "x", "extra": 1}, "unknown field"),
-        ({"type": "done", "final": "", "last_agent": "A", "usage": {"input_tokens": "many"}}, "must be of type int"),
+        ({"type": "done", "final": "", "last_agent": "A", "usage": {"input_tokens": "many"}}, "usage.input_tokens: Input should be a valid integer"),
         (["text"], "must be a JSON object"),
     ],
 )

@@ -72,7 +72,7 @@ async def test_conversation_survives_a_restart(store_url):
         again = await second.store.get(conversation.id)
         assert again is not None
         assert again.agent == "Billing Agent"
-        assert again.state["tool_state"] == {"refunds": {"INV-1001": "RF-1001-01"}, "cancellations": []}
+        assert again.state.tool_state == {"refunds": {"INV-1001": "RF-1001-01"}, "cancellations": []}
         assert len(await second.store.items(again)) == stored
         assert_remembers_invoice(await one_turn(second, again, FOLLOW_UP))
         assert len(await second.store.items(again)) > stored

@@ -9,7 +9,7 @@ import gradio as gr
 
 from conversations import Conversation, ConversationBusy, StoreError
 from runtime import Runtime
-from streaming import approvals, transcript
+from streaming import approvals
 from streaming.batching import batches
 from streaming.events import Done
 from streaming.stats import TurnStats
@@ -28,7 +28,7 @@ def _notice(title: str, text: str) -> list[dict]:
 def _insight(view: TurnView, done: Done | None, live: TurnStats) -> dict[str, Any]:
     """What the run-insight panel shows: the agent answering now and the figures so far, then the finished turn's."""
     if done is None:
-        return {"agent": view.agent, "running": True, "stats": live.to_json()}
+        return {"agent": view.agent, "running": True, "stats": live.figures()}
     insight = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
     if done.awaiting_approval:
         insight["waiting"] = [view.tool_name(call_id) for call_id in done.awaiting_approval]
@@ -154,6 +154,6 @@ def _redrawn_insight(conversation: Conversation) -> dict[str, Any]:
     waiting = approvals.waiting(conversation)
     if waiting:
         insight["waiting"] = [call.name for call in waiting]
-    elif transcript.last_stopped(conversation.state):
+    elif conversation.state.last_stopped():
         insight["stopped"] = True
     return insight

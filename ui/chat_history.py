@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streaming import approvals, transcript
-from streaming.recording import RecordingError, from_json
+from conversations.chat_state import ChatState
+from fileformats.recording import RecordingError, from_json
+from streaming import approvals
 
 from .chat_view import DECIDED_TITLES, STOPPED_MARKER, TurnView, close_pending_notes
 
@@ -19,22 +20,22 @@ DECISION_WORDS = {"approve": "approve", "reject": "reject"}  # what the buttons 
 _DECISION_MARKS = tuple(title[0] for title in DECIDED_TITLES.values()) + ("✋",)
 
 
-def render_history(state: dict[str, Any]) -> list[dict[str, Any]]:
+def render_history(state: ChatState) -> list[dict[str, Any]]:
     """The chat's messages, as a live tab showed them."""
-    turns = [turn for turn in state.get(transcript.KEY) or [] if isinstance(turn, dict)]
+    turns = state.transcript
     decisions: dict[str, str] = {}
     for turn in turns:
-        decisions.update(turn.get("decisions") or {})
+        decisions.update(turn.decisions)
     waiting = approvals.waiting_in(state)
     messages: list[dict[str, Any]] = []
     for index, turn in enumerate(turns):
-        if isinstance(turn.get("user"), str):
-            messages.append({"role": "user", "content": turn["user"]})
-        elif turn.get("decisions"):  # a run resumed by the buttons: show the button pressed, as live
-            words = sorted({str(decision).capitalize() for decision in turn["decisions"].values()})
+        if turn.user is not None:
+            messages.append({"role": "user", "content": turn.user})
+        elif turn.decisions:  # a run resumed by the buttons: show the button pressed, as live
+            words = sorted({decision.capitalize() for decision in turn.decisions.values()})
             messages.append({"role": "user", "content": ", ".join(words)})
         view = TurnView()
-        for data in turn.get("events") or []:
+        for data in turn.events:
             try:
                 view.apply(from_json(data))
             except RecordingError:
@@ -44,7 +45,7 @@ def render_history(state: dict[str, Any]) -> list[dict[str, Any]]:
                 view.apply(call)
         for call_id, decision in decisions.items():
             view.decided(call_id, decision)
-        messages.extend(_ended(view.messages(), stopped=bool(turn.get("stopped"))))
+        messages.extend(_ended(view.messages(), stopped=turn.stopped))
     return messages
 
 

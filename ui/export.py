@@ -1,8 +1,7 @@
 """A chat as a file: JSON that can be imported to continue it, and one self-contained HTML page.
 
-The JSON holds what the conversation needs to go on (the SDK input list from the store and the
-agent it continues with), what was displayed (messages and notes), per-turn stats and feedback.
-Imports come from anyone: every field is validated, and what is displayed again is made inert.
+The JSON file's shape and its checks are `fileformats.chat_export.ChatExport`; this module fills it
+from a chat, renders it as a page, and imports it (what is displayed again is made inert).
 """
 
 from __future__ import annotations
@@ -10,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime, timezone
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,22 @@ from jinja2 import Environment
 from markdown_it import MarkdownIt
 
 from conversations import Conversation, ConversationStore
-from conversations.history import MAX_HISTORY_ITEMS, check_history
+from conversations.chat_state import ChatState
+from conversations.history import check_history
+from fileformats.chat_export import (
+    MAX_IMPORT_BYTES,
+    ChatExport,
+    ChatImportError,
+    parse_export,
+)
+from fileformats.recording import read_capped, scrub
 from streaming.approvals import requests_and_decisions
-from streaming.recording import read_capped, scrub
-from streaming.turn import MAX_KEPT_STATS
 
 from .safe_markdown import safe_markdown
 
-EXPORT_KIND = "agent-chat-export"
-EXPORT_VERSION = 1
-MAX_IMPORT_BYTES = 2 * 1024 * 1024
-MAX_MESSAGES = 2000
-MAX_ITEMS = MAX_HISTORY_ITEMS
 MAX_TEXT_CHARS = 100_000
 _ROLES = ("user", "assistant")
 _METADATA_KEYS = ("title", "id", "parent_id", "status", "duration", "log")
-
-
-class ChatImportError(ValueError):
-    """An import file cannot be used; the message says why and is safe to show."""
 
 
 # --- what the chat shows, as plain data ----------------------------------------------------------
@@ -78,20 +74,18 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
     """Everything needed to show and to continue this chat."""
     conversation = await store.get(chat_id) if chat_id else None
     items = [dict(i) for i in await store.items(conversation)] if conversation is not None else []
-    state = conversation.state if conversation is not None else {}
-    return {
-        "kind": EXPORT_KIND,
-        "version": EXPORT_VERSION,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "agent": conversation.agent if conversation is not None else None,
-        "input_list": items,
-        "tool_state": dict(state.get("tool_state") or {}),  # the agents' per-chat tool state (agents_config.team)
-        "messages": plain_messages(history),
-        "stats": list(state.get("turn_stats", [])),
-        "feedback": list(state.get("feedback", [])),
-        # Each call that waited for a person, and what they decided (never the run state itself).
-        "approvals": requests_and_decisions(state),
-    }
+    state = conversation.state if conversation is not None else ChatState()
+    export = ChatExport.model_construct(  # from the store and the screen: nothing to check
+        exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        agent=conversation.agent if conversation is not None else None,
+        input_list=items,
+        tool_state=state.tool_state,
+        messages=plain_messages(history),
+        stats=state.turn_stats,
+        feedback=state.feedback,
+        approvals=requests_and_decisions(state),
+    )
+    return export.model_dump(mode="json", warnings=False)
 
 
 def export_json(export: dict[str, Any], known_secrets: Iterable[str] = ()) -> str:
@@ -257,49 +251,6 @@ def render_html(export: dict[str, Any]) -> str:
 # --- importing ------------------------------------------------------------------------------------
 
 
-def _valid_message(message: Any) -> bool:
-    return (
-        isinstance(message, dict)
-        and message.get("role") in _ROLES
-        and isinstance(message.get("content", ""), (str, list))
-        and isinstance(message.get("metadata") or {}, dict)
-    )
-
-
-def parse_export(data: bytes | str, max_bytes: int = MAX_IMPORT_BYTES) -> dict[str, Any]:
-    """A validated export from JSON text; any problem is a `ChatImportError`."""
-    if len(data) > max_bytes:
-        raise ChatImportError(f"The file is too large ({len(data):,} bytes; the limit is {max_bytes:,}).")
-    try:
-        export = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ChatImportError("The file is not valid JSON, so it is not a chat export.") from None
-    except RecursionError:  # thousands of nested brackets: no export of this app looks like that
-        raise ChatImportError("The file nests too deeply to be a chat export.") from None
-    if not isinstance(export, dict) or export.get("kind") != EXPORT_KIND:
-        raise ChatImportError("This JSON is not a chat export of this app.")
-    if export.get("version") != EXPORT_VERSION:
-        raise ChatImportError(
-            f"Unsupported export version {str(export.get('version'))[:20]!r}; this app reads version {EXPORT_VERSION}."
-        )
-    agent = export.get("agent")
-    if agent is not None and not isinstance(agent, str):
-        raise ChatImportError("'agent' must be the name of an agent.")
-    items, messages = export.get("input_list"), export.get("messages")
-    problem = check_history(items)
-    if problem:
-        raise ChatImportError(problem)
-    if not isinstance(messages, list) or len(messages) > MAX_MESSAGES or not all(map(_valid_message, messages)):
-        raise ChatImportError("'messages' must be a list of {role: user|assistant, content, metadata} messages.")
-    for key in ("stats", "feedback"):
-        value = export.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ChatImportError(f"'{key}' must be a list of objects.")
-    if not isinstance(export.get("tool_state", {}), dict):  # its contents are the agents' to check
-        raise ChatImportError("'tool_state' must be an object.")
-    return export
-
-
 def inert_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Imported messages as the chatbot shows them: text made inert, notes closed, only known metadata."""
     shown = []
@@ -325,32 +276,29 @@ async def import_file(
 
     Nothing is written to the store unless the whole file is valid.
     """
-    def read() -> dict[str, Any]:
+    def read() -> ChatExport:
         return parse_export(read_capped(path, MAX_IMPORT_BYTES, ChatImportError))
 
     export = await asyncio.to_thread(read)  # off the event loop: parsing 2 MB takes a while
-    messages = inert_messages(export["messages"])
-    return messages, await restore(store, export, known_agents)
+    messages = inert_messages([message.model_dump() for message in export.messages])
+    return messages, await restore(store, export.agent, export.input_list, known_agents, export.chat_state())
 
 
-async def restore(store: ConversationStore, export: dict[str, Any], known_agents: set[str]) -> Conversation:
-    """A new conversation holding the export's items, agent, tool state, stats and feedback.
+async def restore(
+    store: ConversationStore, agent: str | None, input_list: Any, known_agents: set[str], state: ChatState | None = None
+) -> Conversation:
+    """A new conversation holding a file's items, agent and chat state (tool state, stats, feedback).
 
     Every way a file's history enters the store (an import, a replay) comes through here, so the
     history is checked here too, whatever the caller checked before: a `ChatImportError` changes nothing.
     """
-    problem = check_history(export.get("input_list"))
+    problem = check_history(input_list)
     if problem:
         raise ChatImportError(problem)
     conversation = await store.create()
-    agent = export.get("agent")
     conversation.agent = agent if agent in known_agents else None
-    conversation.state.update(
-        tool_state=dict(export.get("tool_state", {})),
-        turn_stats=list(export.get("stats", []))[-MAX_KEPT_STATS:],
-        feedback=list(export.get("feedback", [])),
-    )
-    if export["input_list"]:
-        await conversation.session.add_items(export["input_list"])  # a guarded session: failures are StoreError
+    conversation.state = state if state is not None else ChatState()
+    if input_list:
+        await conversation.session.add_items(input_list)  # a guarded session: failures are StoreError
     await store.save(conversation)
     return conversation

@@ -1,6 +1,6 @@
 """Thumbs up/down and an optional comment on an answer, stored with its conversation.
 
-Feedback lives in `conversation.state["feedback"]` (one entry per rated message, newest rating wins)
+Feedback lives in `conversation.state.feedback` (conversations/chat_state.py) (one entry per rated message, newest rating wins)
 so it travels with the conversation: into exports, and back on import.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 import gradio as gr
 
 from conversations import Conversation, ConversationStore, StoreError
+from conversations.chat_state import FeedbackEntry
 
 MAX_COMMENT_CHARS = 2000
 MAX_EXCERPT_CHARS = 200
-MAX_ENTRIES = 500
 BUSY = "Rate the answer once it has finished: this chat is still answering."
 NO_CHAT = "There is no answer to rate yet."
 
@@ -45,34 +45,15 @@ def excerpt_of(value: Any) -> str:
     return text if len(text) <= MAX_EXCERPT_CHARS else text[: MAX_EXCERPT_CHARS - 1] + "…"
 
 
-def set_rating(conversation: Conversation, index: Any, liked: Any, value: Any) -> dict[str, Any] | None:
+def set_rating(conversation: Conversation, index: Any, liked: Any, value: Any) -> FeedbackEntry | None:
     """Record (or clear) the rating of the message at `index`; returns the entry, or None when cleared."""
-    entries = [e for e in conversation.state.get("feedback", []) if e.get("message_index") != index]
-    rating = rating_of(liked)
-    entry = None
-    if rating is not None:
-        entry = {"message_index": index, "rating": rating, "comment": "", "excerpt": excerpt_of(value), "at": _now()}
-        entries.append(entry)
-    conversation.state["feedback"] = entries[-MAX_ENTRIES:]
-    return entry
+    return conversation.state.rate(index, rating_of(liked), excerpt_of(value), _now())
 
 
-def add_comment(conversation: Conversation, comment: str) -> dict[str, Any] | None:
+def add_comment(conversation: Conversation, comment: str) -> FeedbackEntry | None:
     """Attach a comment to the most recently rated answer (or keep it as a general comment)."""
     comment = (comment or "").strip()[:MAX_COMMENT_CHARS]
-    if not comment:
-        return None
-    entries = conversation.state.setdefault("feedback", [])
-    rated = [e for e in entries if e.get("rating")]
-    if rated:
-        latest = rated[-1]  # set_rating appends, so the last rated entry is the newest rating
-        latest["comment"] = comment
-        latest["at"] = _now()
-        return latest
-    entry = {"message_index": None, "rating": None, "comment": comment, "excerpt": "", "at": _now()}
-    entries.append(entry)
-    del entries[:-MAX_ENTRIES]
-    return entry
+    return conversation.state.comment(comment, _now()) if comment else None
 
 
 async def _open(store: ConversationStore, chat_id: str | None) -> Conversation | None:

@@ -10,8 +10,11 @@ import re
 from typing import Any
 
 import gradio as gr
+
 from agents_config import AgentTeam
 from agents_config.graph import links, plain_tools, tool_label
+from conversations.chat_state import TurnFigures
+from streaming.tracing import TraceSpan
 
 # Each kind of span: its bar colour and the plain words the legend and the rows use.
 _KINDS = {
@@ -98,27 +101,27 @@ def _per_second(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
 
-def _cost(stats: dict[str, Any], offline: bool) -> str:
-    cost = stats.get("cost_usd")
+def _cost(stats: TurnFigures, offline: bool) -> str:
+    cost = stats.cost_usd
     if offline:
         return "free (offline demo)"
     return "n/a (unknown model price)" if cost is None else f"${cost:.4f}"
 
 
-def stats_markdown(stats: dict[str, Any], running: bool = False, offline: bool = False, heading: str | None = None) -> str:
+def stats_markdown(stats: TurnFigures | None, running: bool = False, offline: bool = False, heading: str | None = None) -> str:
     """The turn's figures as a compact two-column table: so far while it runs (or when stopped), complete at the end."""
-    if not stats:
+    if stats is None:
         return ""
     at_end = "counted at the end"
-    tokens = f"{stats.get('input_tokens', 0):,} / {stats.get('output_tokens', 0):,}"
+    tokens = f"{stats.input_tokens:,} / {stats.output_tokens:,}"
     rows = [
-        ("Time to first token", _seconds(stats.get("time_to_first_token_s"))),
-        ("Time so far" if running else "Total time", _seconds(stats.get("total_s"))),
+        ("Time to first token", _seconds(stats.time_to_first_token_s)),
+        ("Time so far" if running else "Total time", _seconds(stats.total_s)),
         ("Tokens in / out", at_end if running else tokens),
-        ("Tokens per second", at_end if running else _per_second(stats.get("tokens_per_second"))),
-        ("Model calls", at_end if running else str(stats.get("model_calls", 0))),
-        ("Tool calls (their time)", f"{stats.get('tool_calls', 0)} ({_seconds(stats.get('tool_seconds'))})"),
-        ("Agents, in order", " → ".join(stats.get("agent_path", [])) or "n/a"),
+        ("Tokens per second", at_end if running else _per_second(stats.tokens_per_second)),
+        ("Model calls", at_end if running else str(stats.model_calls)),
+        ("Tool calls (their time)", f"{stats.tool_calls} ({_seconds(stats.tool_seconds)})"),
+        ("Agents, in order", " → ".join(stats.agent_path) or "n/a"),
         ("Estimated cost", at_end if running and not offline else _cost(stats, offline)),
     ]
     table = "\n".join(f"| {name} | {html.escape(value)} |" for name, value in rows)
@@ -129,14 +132,14 @@ def stats_markdown(stats: dict[str, Any], running: bool = False, offline: bool =
 DASHBOARD_TRACE_URL = "https://platform.openai.com/traces/trace?trace_id="
 
 
-def _plain_label(span: dict[str, Any]) -> str:
+def _plain_label(span: TraceSpan) -> str:
     """The span's label in plain words: 'tool · <name>' -> '<name>' (the colour says 'tool')."""
-    label = str(span.get("label", ""))
+    label = span.label
     _, sep, detail = label.partition(" · ")
     detail = detail if sep else label
-    if span.get("kind") in ("generation", "response"):
+    if span.kind in ("generation", "response"):
         return f"Model call ({detail})" if sep else "Model call"
-    if span.get("kind") == "guardrail":
+    if span.kind == "guardrail":
         return detail.replace(" (tripped)", ": blocked the message")
     return detail
 
@@ -169,24 +172,24 @@ _TIMELINE_CSS = (
 )
 
 
-def timeline_html(trace: list[dict[str, Any]], trace_id: str | None = None, uploaded: bool = False) -> str:
+def timeline_html(trace: list[TraceSpan], trace_id: str | None = None, uploaded: bool = False) -> str:
     """The turn's spans as horizontal bars on one time axis, with a legend (all text escaped), and the trace's id."""
     if not trace:
         return "<p>The trace of the next turn appears here when it ends.</p>"
-    end = max(span["start_s"] + span["duration_s"] for span in trace) or 1e-9
+    end = max(span.start_s + span.duration_s for span in trace) or 1e-9
     rows = []
     for span in trace:
-        left = 100 * span["start_s"] / end
-        width = max(0.6, 100 * span["duration_s"] / end)
-        color, _ = _KINDS.get(span["kind"], ("#57606a", ""))
-        indent = "0" if span["kind"] == "agent" else "0.8em"
-        label = html.escape(_plain_label(span)) + (" ⚠️" if span.get("failed") else "")
-        weight = "font-weight:600;" if span["kind"] == "agent" else ""
+        left = 100 * span.start_s / end
+        width = max(0.6, 100 * span.duration_s / end)
+        color, _ = _KINDS.get(span.kind, ("#57606a", ""))
+        indent = "0" if span.kind == "agent" else "0.8em"
+        label = html.escape(_plain_label(span)) + (" ⚠️" if span.failed else "")
+        weight = "font-weight:600;" if span.kind == "agent" else ""
         rows.append(
             "<div class='tl-row'>"
-            f"<div class='tl-label' style='{weight}padding-left:{indent}' title='{html.escape(str(span['label']), quote=True)}'>{label}</div>"
+            f"<div class='tl-label' style='{weight}padding-left:{indent}' title='{html.escape(span.label, quote=True)}'>{label}</div>"
             f"<div class='tl-track'><div class='tl-bar' style='left:{left:.2f}%;width:{width:.2f}%;background:{color}'></div></div>"
-            f"<div class='tl-time'>{span['duration_s'] * 1000:.0f} ms</div>"
+            f"<div class='tl-time'>{span.duration_s * 1000:.0f} ms</div>"
             "</div>"
         )
     footer = f"{len(trace)} steps over {end:.2f} s"
@@ -195,7 +198,7 @@ def timeline_html(trace: list[dict[str, Any]], trace_id: str | None = None, uplo
         footer += f" · trace id <code>{safe_id}</code>"
         if uploaded:  # a plain link: nothing is fetched unless the reviewer clicks it
             footer += f" · <a href='{DASHBOARD_TRACE_URL}{safe_id}' target='_blank' rel='noopener noreferrer'>open in the OpenAI dashboard</a>"
-    legend = _legend([span["kind"] for span in trace])
+    legend = _legend([span.kind for span in trace])
     return (
         f"{_TIMELINE_CSS}{legend}<div class='timeline' data-spans='{len(trace)}'>{''.join(rows)}{_axis(end)}</div>"
         f"<p style='font-size:12px'>{footer}</p>"
@@ -231,7 +234,7 @@ class InsightPanel:
         caption = graph_caption(agent, "waiting" if insight.get("waiting") and state == "done" else state)
         graph = agent_graph(self.team, agent) if agent != highlighted else gr.skip()
         heading = "This turn, until stopped" if state == "stopped" else None
-        stats = stats_markdown(insight.get("stats") or {}, running=state != "done", offline=self.offline, heading=heading)
+        stats = stats_markdown(insight.get("stats"), running=state != "done", offline=self.offline, heading=heading)
         # A running turn has no trace yet: the timeline keeps showing the last one until this one ends.
         timeline = gr.skip()
         if "trace" in insight:

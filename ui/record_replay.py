@@ -21,10 +21,10 @@ from typing import Any
 import gradio as gr
 
 from conversations import StoreError
+from fileformats.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording, scrub
 from runtime import Runtime
 from streaming.batching import batches
 from streaming.events import Done, ViewEvent
-from streaming.recording import MAX_RECORDING_BYTES, Recording, RecordingError, load_recording, scrub
 from streaming.replay import clamp_speed, replay_events, replay_note
 from streaming.stats import TurnStats
 
@@ -122,7 +122,7 @@ class _PanelFeed:
     def insight(self) -> dict[str, Any]:
         done = self.done
         if done is None:
-            data = {"agent": self.agent, "running": True, "stats": self.live.to_json()}
+            data = {"agent": self.agent, "running": True, "stats": self.live.figures()}
         else:
             data = {"agent": done.last_agent, "running": False, "stats": done.stats, "trace": done.trace, "trace_id": done.trace_id}
         self.shown_agent = data["agent"]
@@ -165,33 +165,17 @@ def _skips(count: int):
     return tuple(gr.skip() for _ in range(count))
 
 
-def build_record_replay_panel(
-    runtime: Runtime,
-    demo: gr.Blocks,
-    chat: gr.ChatInterface,
-    chat_id: gr.State,
-    chat_id_box: gr.Textbox,
-    autoplay: ReplayRequest | None = None,
-    insight: gr.State | None = None,
-    comments: CommentBox | None = None,
-) -> None:
-    """The accordion under the chat, and the Chatbot's like listener. Call inside the app's `gr.Blocks`.
+# --- replay: a recording plays in the chat, which then continues the recorded conversation ----------
 
-    Replays and imports set the chat id (`chat_id`, the server state the handler reads); exports and
-    feedback read it from `chat_id_box`, which the browser keeps, so they work right after a restart too.
-    Replays also feed the run-insight panel (`insight`), like a live turn.
-    """
-    store = runtime.store
-    known_agents = set(runtime.team.by_name)
-    known_secrets = tuple(s for s in (runtime.settings.openai_api_key, runtime.settings.app_password) if s)
-    chat_outputs = [chat.chatbot, chat.chatbot_state, chat_id]
-    replay_outputs = chat_outputs + ([insight] if insight is not None else [])
+
+def _replayer(store, known_agents: set[str], with_insight: bool):
+    """`replay(recording, speed)`: the replay's updates of the chat (and of the insight panel)."""
 
     async def continue_from(items: list[dict[str, Any]], agent: str | None) -> str | None:
         """A new conversation in the store that picks up where the file stopped; None when there is nothing."""
         if not items:
             return None
-        conversation = await restore(store, {"agent": agent, "input_list": items}, known_agents)
+        conversation = await restore(store, agent, items, known_agents)
         return conversation.id
 
     async def replay(recording: Recording, speed: float):
@@ -199,7 +183,7 @@ def build_record_replay_panel(
             new_id = await continue_from(recording.input_list, recording.final_agent)
         except ChatImportError as exc:  # the recording's history breaks the import's rules: not replayed
             gr.Warning(f"Not replayed: {exc}")
-            yield _skips(len(replay_outputs))
+            yield _skips(3 + with_insight)
             return
         except StoreError as exc:
             gr.Warning(str(exc))
@@ -209,42 +193,62 @@ def build_record_replay_panel(
         feed, shown_at = _PanelFeed(), None
         async for messages in play(recording, speed, watch=feed):
             panel: tuple = ()
-            if insight is not None:  # the figures at most twice a second, and at the end (as a live turn)
+            if with_insight:  # the figures at most twice a second, and at the end (as a live turn)
                 now = feed.live.clock()
                 due = shown_at is None or feed.done is not None or now - shown_at >= 0.5 or feed.agent != feed.shown_agent
                 panel = (feed.insight(),) if due else (gr.skip(),)
                 shown_at = now if due else shown_at
             yield (messages, messages, new_id, *panel)
 
+    return replay
+
+
+def _replay_handler(replay, outputs: int):
+    """The listener for an uploaded (or bundled) recording: checked in full before anything changes."""
+
     async def on_replay(upload: Any, speed: float, confirmed: bool = True):
         if not confirmed:  # the person kept the chat on screen
-            yield _skips(len(replay_outputs))
+            yield _skips(outputs)
             return
         path = _file_path(upload)
         if path is None:
             gr.Warning("Choose a recorded run (.jsonl) first.")
-            yield _skips(len(replay_outputs))
+            yield _skips(outputs)
             return
         try:
             # Parsed in a thread: a large recording takes seconds, and the event loop serves everyone.
             recording = await asyncio.to_thread(load_recording, path, MAX_RECORDING_BYTES)
         except RecordingError as exc:
             gr.Warning(f"Not replayed: {exc}")
-            yield _skips(len(replay_outputs))
+            yield _skips(outputs)
             return
         async for update in replay(recording, speed):
             yield update
 
-    def bundled_replay(path: Path):
-        async def on_bundled_replay(speed: float, confirmed: bool = True):
-            async for update in on_replay(str(path), speed, confirmed):
-                yield update
+    return on_replay
 
-        return on_bundled_replay
 
-    async def on_autoplay():
-        async for update in replay(autoplay.recording, autoplay.speed):  # type: ignore[union-attr]
+def _bundled_handler(on_replay, path: Path):
+    async def on_bundled_replay(speed: float, confirmed: bool = True):
+        async for update in on_replay(str(path), speed, confirmed):
             yield update
+
+    return on_bundled_replay
+
+
+def _autoplay_handler(replay, autoplay: ReplayRequest):
+    async def on_autoplay():
+        async for update in replay(autoplay.recording, autoplay.speed):
+            yield update
+
+    return on_autoplay
+
+
+# --- export and import: the chat as a file -----------------------------------------------------------
+
+
+def _export_handlers(store, known_secrets: tuple[str, ...]):
+    """The two export buttons' listeners (JSON, HTML): each writes one file and returns its path."""
 
     async def on_export(chat_value: list[Any], chat_key: str | None, fmt: str) -> str | None:
         try:
@@ -268,6 +272,10 @@ def build_record_replay_panel(
     async def on_export_html(chat_value: list[Any], chat_key: str | None) -> str | None:
         return await on_export(chat_value, chat_key, "html")
 
+    return on_export_json, on_export_html
+
+
+def _import_handler(store, known_agents: set[str]):
     async def on_import(upload: Any):
         path = _file_path(upload)
         if path is None:
@@ -283,7 +291,28 @@ def build_record_replay_panel(
         gr.Info("Chat imported: send a message to continue it.")
         return messages, messages, conversation.id
 
-    bundled = _bundled_recordings()
+    return on_import
+
+
+# --- the panel ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Controls:
+    confirmed: gr.Checkbox
+    speed: gr.Slider
+    bundled: list[tuple[gr.Button, Path]]
+    replay_file: gr.File
+    replay_button: gr.Button
+    export_buttons: tuple[gr.Button, gr.Button]  # JSON, HTML
+    download: gr.File
+    import_upload: gr.File
+    comment: gr.Textbox
+    comment_button: gr.Button
+
+
+def _controls(bundled: list[tuple[str, Path]], comments: CommentBox | None) -> _Controls:
+    """The accordion's components, in the order they show."""
     with gr.Accordion("Record & replay", open=False, elem_id="record-replay"):
         confirmed = gr.Checkbox(value=True, visible=False)  # set by CONFIRM_AND_SCROLL_JS in the browser
         speed = gr.Slider(0.25, 8, value=1, step=0.25, label="Replay speed (×)")
@@ -307,21 +336,58 @@ def build_record_replay_panel(
                 comment_button = gr.Button("Send comment", scale=1)
         else:
             comment, comment_button = comments.text, comments.button
+    return _Controls(confirmed, speed, bundled_buttons, replay_file, replay_button,
+                     (export_json_button, export_html_button), download, import_upload, comment, comment_button)
 
-    replay_button.click(on_replay, [replay_file, speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
-                        api_visibility="private")
-    for button, path in bundled_buttons:
-        button.click(bundled_replay(path), [speed, confirmed], replay_outputs, js=CONFIRM_AND_SCROLL_JS,
+
+def build_record_replay_panel(
+    runtime: Runtime,
+    demo: gr.Blocks,
+    chat: gr.ChatInterface,
+    chat_id: gr.State,
+    chat_id_box: gr.Textbox,
+    autoplay: ReplayRequest | None = None,
+    insight: gr.State | None = None,
+    comments: CommentBox | None = None,
+) -> None:
+    """The accordion under the chat, and the Chatbot's like listener. Call inside the app's `gr.Blocks`.
+
+    Replays and imports set the chat id (`chat_id`, the server state the handler reads); exports and
+    feedback read it from `chat_id_box`, which the browser keeps, so they work right after a restart too.
+    Replays also feed the run-insight panel (`insight`), like a live turn.
+    """
+    store = runtime.store
+    known_agents = set(runtime.team.by_name)
+    known_secrets = tuple(s for s in (runtime.settings.openai_api_key, runtime.settings.app_password) if s)
+    chat_outputs = [chat.chatbot, chat.chatbot_state, chat_id]
+    replay_outputs = chat_outputs + ([insight] if insight is not None else [])
+    controls = _controls(_bundled_recordings(), comments)
+
+    # Replay.
+    replay = _replayer(store, known_agents, with_insight=insight is not None)
+    on_replay = _replay_handler(replay, len(replay_outputs))
+    replay_inputs = [controls.speed, controls.confirmed]
+    controls.replay_button.click(on_replay, [controls.replay_file, *replay_inputs], replay_outputs,
+                                 js=CONFIRM_AND_SCROLL_JS, api_visibility="private")
+    for button, path in controls.bundled:
+        button.click(_bundled_handler(on_replay, path), replay_inputs, replay_outputs, js=CONFIRM_AND_SCROLL_JS,
                      api_visibility="private")
-    for button, export in ((export_json_button, on_export_json), (export_html_button, on_export_html)):
+    if autoplay is not None:
+        demo.load(_autoplay_handler(replay, autoplay), None, replay_outputs, api_visibility="private")
+
+    # Export and import.
+    download = controls.download
+    for button, export in zip(controls.export_buttons, _export_handlers(store, known_secrets), strict=True):
         # The download box shows up only with a file in it (empty, it looked like a drop zone).
         button.click(export, [chat.chatbot, chat_id_box], download, api_visibility="private").then(
             lambda path: gr.update(visible=bool(path)), download, download, queue=False, api_visibility="private"
         )
-    import_upload.upload(on_import, [import_upload], chat_outputs, api_visibility="private")
-    comment_button.click(make_comment_handler(store), [chat_id_box, comment], comment, api_visibility="private")
+    controls.import_upload.upload(_import_handler(store, known_agents), [controls.import_upload], chat_outputs,
+                                  api_visibility="private")
+
+    # Feedback: ratings under each answer, and a comment on the last one rated.
+    controls.comment_button.click(make_comment_handler(store), [chat_id_box, controls.comment], controls.comment,
+                                  api_visibility="private")
     liked = chat.chatbot.like(make_like_handler(store), [chat_id_box], None, api_visibility="private")
     if comments is not None:
         liked.then(lambda: gr.update(visible=True), None, comments.row, queue=False, api_visibility="private")
-    if autoplay is not None:
-        demo.load(on_autoplay, None, replay_outputs, api_visibility="private")

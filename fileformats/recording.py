@@ -14,24 +14,23 @@ validates every line and turns every problem into one `RecordingError` with a re
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
 import re
 import secrets
 import time
-import types
 import typing
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from conversations.history import check_history
-
-from .events import Handoff, Usage, ViewEvent, to_json
+from streaming.events import ViewEvent, to_json
 
 log = logging.getLogger(__name__)
 
@@ -50,64 +49,22 @@ class RecordingError(ValueError):
 
 # --- view events from their JSON shape ------------------------------------------------------------
 
-_EVENT_CLASSES: dict[str, type] = {
-    cls.__dataclass_fields__["type"].default: cls for cls in typing.get_args(ViewEvent)  # type: ignore[attr-defined]
-}
+# Parsed by pydantic over the view event dataclasses themselves, told apart by their `type` (events.py
+# forbids unknown fields on them). Validated as Python objects, not JSON text: a line was read already.
+_EVENTS: TypeAdapter[ViewEvent] = TypeAdapter(Annotated[ViewEvent, Field(discriminator="type")])
+_EVENT_TYPES = frozenset(cls.__dataclass_fields__["type"].default for cls in typing.get_args(ViewEvent))
 # Events whose JSON names differ from their fields (their own `to_json`).
-_RENAMED: dict[type, dict[str, str]] = {Handoff: {"from": "source", "to": "target"}}
+_RENAMED: dict[str, dict[str, str]] = {"handoff": {"from": "source", "to": "target"}}
 
 
-def _check(value: Any, hint: Any, where: str) -> Any:
-    """`value` checked against a field's type hint (the few shapes view events use)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        problems = []
-        for option in typing.get_args(hint):
-            try:
-                return _check(value, option, where)
-            except RecordingError as exc:
-                problems.append(exc)
-        raise problems[0]
-    if hint is type(None):
-        if value is None:
-            return None
-        raise RecordingError(f"{where} must be empty (null).")
-    if hint is Any:
-        return value
-    if hint is Usage:
-        if not isinstance(value, dict):
-            raise RecordingError(f"{where} must be an object.")
-        return _build(Usage, value, where)
-    if origin is typing.Literal:
-        if value in typing.get_args(hint):
-            return value
-        raise RecordingError(f"{where} has an unexpected value.")
-    base = origin or hint
-    if base is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if base is int and isinstance(value, bool):
-        raise RecordingError(f"{where} must be a number.")
-    if isinstance(base, type) and not isinstance(value, base):
-        raise RecordingError(f"{where} must be of type {base.__name__}.")
-    return value
-
-
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    renamed = _RENAMED.get(cls, {})
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        name = renamed.get(key, key)
-        if name == "type":
-            continue
-        if name not in hints:
-            raise RecordingError(f"{where} has an unknown field {key!r}.")
-        values[name] = _check(value, hints[name], f"{where}.{key}")
-    for spec in dataclasses.fields(cls):
-        required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
-        if required and spec.name not in values:
-            raise RecordingError(f"{where} lacks the field {spec.name!r}.")
-    return cls(**values)
+def _problem(kind: str, error: dict[str, Any]) -> str:
+    """One readable sentence for pydantic's first complaint about an event (never the value itself)."""
+    where = ".".join(str(part) for part in error["loc"][1:])  # loc[0] is the union member's tag
+    if error["type"] == "missing":
+        return f"event {kind!r} lacks the field {where!r}."
+    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        return f"event {kind!r} has an unknown field {where!r}."
+    return f"event {kind!r}: {where or 'the event'}: {error['msg']}."
 
 
 def from_json(data: Any) -> ViewEvent:
@@ -115,11 +72,13 @@ def from_json(data: Any) -> ViewEvent:
     if not isinstance(data, dict):
         raise RecordingError("An event must be a JSON object.")
     kind = data.get("type")
-    cls = _EVENT_CLASSES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        known = ", ".join(sorted(_EVENT_CLASSES))
-        raise RecordingError(f"Unknown event type {str(kind)[:40]!r} (known types: {known}).")
-    return _build(cls, data, f"event {kind!r}")
+    if not isinstance(kind, str) or kind not in _EVENT_TYPES:
+        raise RecordingError(f"Unknown event type {str(kind)[:40]!r} (known types: {', '.join(sorted(_EVENT_TYPES))}).")
+    renamed = _RENAMED.get(kind, {})
+    try:
+        return _EVENTS.validate_python({renamed.get(key, key): value for key, value in data.items()})
+    except ValidationError as exc:
+        raise RecordingError(_problem(kind, exc.errors()[0])) from None
 
 
 # --- the file format ------------------------------------------------------------------------------
