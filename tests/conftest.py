@@ -17,7 +17,12 @@ os.environ["OPENAI_AGENTS_DISABLE_TRACING"] = "1"
 os.environ.setdefault("SESSION_DB_URL", ":memory:")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from devtools.server import offline_settings, serve  # noqa: E402
+from contextlib import ExitStack
+
+from conversations import open_store
+from devtools.browser import NetworkGuard, launch
+from devtools.server import offline_settings, serve
+from tests.services import require_chromium, service_url
 
 
 @pytest.fixture
@@ -41,3 +46,81 @@ def live_app(runtime):
     """Base URL of the whole app served on 127.0.0.1 with the offline model."""
     with serve(runtime) as url:
         yield url
+
+
+# --- stores --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store():
+    store = open_store(":memory:", 3600)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "chats.sqlite3")
+    return service_url("REDIS_URL" if request.param == "redis" else "POSTGRES_URL")
+
+
+@pytest.fixture
+async def demo():
+    """The offline demo team, with its cancel_subscription runs counted: (runtime, executions)."""
+    from tests.test_approvals import Executions, make_runtime
+
+    executions = Executions()
+    runtime = make_runtime(executions=executions)
+    yield runtime, executions
+    await runtime.aclose()
+
+
+# --- a real browser (Debian's Chromium) -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the whole module: launching one costs more than most tests here."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = launch(playwright)
+    yield browser
+    browser.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def start_app():
+    """Serves a runtime for one test; the server outlives the test's pages (see `new_context`)."""
+    with ExitStack() as stack:
+        yield lambda runtime: stack.enter_context(serve(runtime))
+
+
+@pytest.fixture
+def new_context(browser, start_app):
+    """Opens fresh browser contexts (separate users), each behind its own network guard.
+
+    It depends on `start_app` so that pages close before the server stops: a server cannot shut
+    down gracefully while a page holds a connection open.
+    """
+    opened = []
+
+    def open_context():
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        guard = NetworkGuard().install(context)
+        opened.append((context, guard))
+        return context, guard
+
+    yield open_context
+    for context, guard in opened:
+        context.close()
+        assert guard.outside == [], f"the page tried to reach outside hosts: {guard.outside}"
+
+
+@pytest.fixture
+def page(new_context):
+    context, _ = new_context()
+    return context.new_page()

@@ -18,7 +18,6 @@ from devtools.browser import STOP_BUTTON, TEXTBOX, GradioChat, NetworkGuard
 from devtools.server import offline_settings, serve
 from runtime import Runtime
 from tests.services import in_ci
-from tests.test_browser import browser  # noqa: F401 - a fixture: one Chromium for the module
 
 pytestmark = pytest.mark.browser
 

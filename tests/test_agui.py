@@ -35,7 +35,6 @@ from tests.test_http_api import (
     tasks_awaiting,
     wait_until,
 )
-from tests.test_stores import store_url  # noqa: F401 - a fixture: SQLite file, Redis, PostgreSQL
 
 JS = Path(__file__).resolve().parent / "agui_js"
 EVENT = TypeAdapter(Event)

@@ -20,7 +20,7 @@ from devtools.server import offline_settings
 from runtime import Runtime
 from streaming import approvals
 from streaming.events import ApprovalRequired, Done, Error, ToolOutput
-from tests.test_stores import service_url
+from tests.services import service_url
 
 CANCEL = "Please cancel my subscription."
 
@@ -51,14 +51,6 @@ def make_runtime(url: str = ":memory:", executions: Executions | None = None) ->
     if executions is not None:
         count_cancellations(runtime, executions)
     return runtime
-
-
-@pytest.fixture
-async def demo():
-    executions = Executions()
-    runtime = make_runtime(executions=executions)
-    yield runtime, executions
-    await runtime.aclose()
 
 
 async def turn(runtime: Runtime, conversation_id: str, message: str | None = None, decisions: dict | None = None):

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.test_approvals import CANCEL, Executions, demo, make_runtime  # noqa: F401 - demo is a fixture
+from tests.test_approvals import CANCEL, Executions, make_runtime
 from ui.chat_handler import make_handler, make_redraw_handler
 
 

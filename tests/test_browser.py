@@ -8,7 +8,6 @@ output to see that nothing it says runs in the page. Every wait is on page state
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 
 import pytest
 from agents import function_tool
@@ -18,10 +17,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from agents_config import Backend, build_team
 from agents_config.demo_model import DemoModel, DemoModelProvider
 from conversations import open_store
-from devtools.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat, NetworkGuard, launch
+from devtools.browser import JS_IDLE, JS_LAST_ANSWER, JS_NOTES, STOP_BUTTON, GradioChat
 from devtools.server import offline_settings, serve
 from runtime import Runtime
-from tests.services import require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -30,53 +28,6 @@ OUTSIDE_HOST = "198.51.100.7"  # TEST-NET-2: never routable, and the network gua
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium for the whole module: launching one costs more than most tests here."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = launch(playwright)
-    yield browser
-    browser.close()
-    playwright.stop()
-
-
-@pytest.fixture
-def start_app():
-    """Serves a runtime for one test; the server outlives the test's pages (see `new_context`)."""
-    with ExitStack() as stack:
-        yield lambda runtime: stack.enter_context(serve(runtime))
-
-
-@pytest.fixture
-def new_context(browser, start_app):
-    """Opens fresh browser contexts (separate users), each behind its own network guard.
-
-    It depends on `start_app` so that pages close before the server stops: a server cannot shut
-    down gracefully while a page holds a connection open.
-    """
-    opened = []
-
-    def open_context():
-        context = browser.new_context(viewport={"width": 1100, "height": 900})
-        guard = NetworkGuard().install(context)
-        opened.append((context, guard))
-        return context, guard
-
-    yield open_context
-    for context, guard in opened:
-        context.close()
-        assert guard.outside == [], f"the page tried to reach outside hosts: {guard.outside}"
-
-
-@pytest.fixture
-def page(new_context):
-    context, _ = new_context()
-    return context.new_page()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import pytest
 
 from devtools.browser import JS_LAST_ANSWER, JS_NOTES, GradioChat
 from tests.test_approvals import CANCEL, Executions, make_runtime
-from tests.test_browser import browser, new_context, page, start_app  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 

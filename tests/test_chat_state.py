@@ -11,7 +11,7 @@ import pytest
 from conversations.chat_state import MAX_KEPT_STATS, ChatState
 from conversations.redis_store import RedisConversationStore
 from streaming.events import Done, Error
-from tests.test_stores import BILLING, make_runtime, one_turn, store_url  # noqa: F401 - store_url is a fixture
+from tests.test_stores import BILLING, make_runtime, one_turn
 
 # A chat's state exactly as the code before ChatState wrote it: one plain JSON object.
 TODAYS_ROW = {
@@ -47,7 +47,7 @@ async def write_row(store, conversation_id: str, agent: str | None, state_text: 
         await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(agent=agent, state=state_text))
 
 
-async def test_a_row_in_todays_dict_shape_loads_typed(store_url):  # noqa: F811 - a fixture
+async def test_a_row_in_todays_dict_shape_loads_typed(store_url):
     runtime = make_runtime(store_url)
     try:
         conversation = await runtime.store.create()
@@ -72,7 +72,7 @@ async def test_a_row_in_todays_dict_shape_loads_typed(store_url):  # noqa: F811 
     '{"turn_agents": 5, "feedback": "lots"}',  # valid JSON, wrong types
     '{"tool_state": {"refunds": ',  # a write cut in half
 ])
-async def test_a_damaged_state_row_does_not_break_the_chat(store_url, damage, caplog):  # noqa: F811 - a fixture
+async def test_a_damaged_state_row_does_not_break_the_chat(store_url, damage, caplog):
     runtime = make_runtime(store_url)
     try:
         conversation = await runtime.store.create()

@@ -283,5 +283,5 @@ def test_the_html_export_renders_markdown_labels_and_quotes_the_rated_answer():
     assert "<strong>INV-1001</strong>" in page and '<pre><code class="language-json">' in page
     assert "Tom &amp;amp; Jerry <strong>ask</strong>" in page  # what the person typed, as typed
     assert "First token (s)" in page and "Tool calls" in page and "time_to_first_token_s" not in page
-    quote = re.search(r"<blockquote>(.*?)</blockquote>", page, re.S).group(1)
+    quote = re.search(r"<blockquote>(.*?)</blockquote>", page, re.DOTALL).group(1)
     assert "<strong>INV-1001</strong>" in quote and "Looked it up" not in quote and "######" not in quote and "great" in page

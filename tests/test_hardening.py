@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streaming.events import TextDelta, to_json
 from fileformats.recording import (
     MAX_RECORDING_EVENTS,
     Recorder,
@@ -19,6 +18,7 @@ from fileformats.recording import (
     RecordingPolicy,
     parse_recording,
 )
+from streaming.events import TextDelta, to_json
 from ui.export import ChatImportError, parse_export
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "recordings" / "billing-refund.jsonl"
@@ -88,7 +88,7 @@ def api():
 
 
 def test_a_lone_surrogate_gets_a_clear_4xx_not_an_outage(api):
-    post = lambda body: httpx.post(api.url + "chat", content=body, headers={"content-type": "application/json"}, timeout=20)  # noqa: E731
+    post = lambda body: httpx.post(api.url + "chat", content=body, headers={"content-type": "application/json"}, timeout=20)
     message = post(b'{"message": "hi \\ud800"}')
     assert message.status_code == 422 and "not text" in message.json()["detail"]
     session = post(b'{"message": "hi", "session_id": "\\ud800"}')

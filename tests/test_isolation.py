@@ -15,8 +15,8 @@ import gradio as gr
 import httpx
 
 from devtools.server import serve
-from runtime import Runtime
 from fileformats.recording import load_recording
+from runtime import Runtime
 from ui.chat_handler import make_handler
 from ui.export import build_export
 from ui.feedback import make_comment_handler, make_like_handler

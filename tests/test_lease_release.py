@@ -11,7 +11,8 @@ import sqlite3
 import time
 
 from conversations import ConversationBusy, open_store
-from tests.test_stores import CuttableProxy, make_runtime, service_url
+from tests.services import service_url
+from tests.test_stores import CuttableProxy, make_runtime
 
 
 async def _turn_is_free(store, conversation_id: str) -> bool:

@@ -16,9 +16,9 @@ import pytest
 
 from agents_config import load_agents
 from devtools.server import free_port, offline_settings
+from fileformats.recording import load_recording
 from runtime import Runtime
 from streaming.events import Done, GuardrailTripped, TextDelta, ToolCall, ToolOutput
-from fileformats.recording import load_recording
 from streaming.replay import replay_events
 from tests.fake_openai import call, serve_fake, text
 from tests.test_own_agents_loading import _env

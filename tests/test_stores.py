@@ -26,13 +26,6 @@ BILLING = "I was charged twice on invoice INV-1001, can you refund me?"
 FOLLOW_UP = "Was it paid?"  # names no invoice: only a chat that remembers INV-1001 answers about it
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgres"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "chats.sqlite3")
-    return service_url("REDIS_URL" if request.param == "redis" else "POSTGRES_URL")
-
-
 async def poll(check, timeout: float = 10.0, interval: float = 0.05):
     """Await `check()` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

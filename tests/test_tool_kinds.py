@@ -20,7 +20,7 @@ from openai.types.responses.response_output_item import ImageGenerationCall, Loc
 from agents_config import AgentTeam, Backend
 from streaming.events import Done, ToolCall, ToolOutput
 from streaming.translate import translate
-from tests.test_turn import OneModelProvider, run, store  # noqa: F401 - the store fixture
+from tests.test_turn import OneModelProvider, run
 
 AGENT = Agent(name="Any Agent")
 
@@ -108,7 +108,7 @@ def _team(start: Agent, model) -> AgentTeam:
     return AgentTeam.around(start, Backend(label="test", provider=OneModelProvider(model)))
 
 
-async def test_a_hosted_tool_call_from_the_model_is_a_finished_note(store):  # noqa: F811
+async def test_a_hosted_tool_call_from_the_model_is_a_finished_note(store):
     web_search = ResponseFunctionWebSearch.model_validate(
         {"id": "ws_9", "type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "news"}})
     answer = assistant_message("Here is the news.")
@@ -124,7 +124,7 @@ async def test_a_hosted_tool_call_from_the_model_is_a_finished_note(store):  # n
     assert isinstance(events[-1], Done) and events[-1].final == "Here is the news."
 
 
-async def test_an_agent_used_as_a_tool_is_a_note_naming_the_agent(store):  # noqa: F811
+async def test_an_agent_used_as_a_tool_is_a_note_naming_the_agent(store):
     helper = Agent(name="Helper Agent", instructions="Help.")
     lead = Agent(name="Lead Agent", tools=[helper.as_tool(tool_name="ask_helper", tool_description="Ask the helper.")])
     model = ScriptedModel([

@@ -19,7 +19,6 @@ from agents_config import AgentTeam, Backend, build_team
 from agents_config.demo import DemoChatState
 from agents_config.demo_model import DemoModel
 from agents_config.tools import lookup_invoice
-from conversations import open_store
 from devtools.server import offline_settings
 from streaming.batching import batches
 from streaming.events import Done, Error, TextDelta, ToolCall, ToolOutput
@@ -116,13 +115,6 @@ def solo_team(model: Model, **agent_options: Any) -> AgentTeam:
     # The demo's chat state, because these agents use the demo's tools (they read its run context).
     return AgentTeam(start=agent, by_name={agent.name: agent}, backend=Backend(label="test", provider=OneModelProvider(model)),
                      hooks=DemoChatState())
-
-
-@pytest.fixture
-async def store():
-    store = open_store(":memory:", 3600)
-    yield store
-    await store.close()
 
 
 async def run(team, store, message, limits=TurnLimits()):
