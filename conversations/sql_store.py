@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -164,6 +165,7 @@ class SQLConversationStore(ConversationStore):
             event.listen(self.engine.sync_engine, "connect", _sqlite_commits_without_fsync)
         self._ready = False
         self._ready_lock = asyncio.Lock()
+        self._live_sessions: weakref.WeakValueDictionary[str, SQLAlchemySession] = weakref.WeakValueDictionary()
 
     async def _ensure_tables(self) -> None:
         if self._ready and self._file is not None and not self._file.parent.is_dir():
@@ -184,7 +186,12 @@ class SQLConversationStore(ConversationStore):
                 self._ready = True
 
     def _session(self, conversation_id: str) -> SQLAlchemySession:
-        return _Session(conversation_id, engine=self.engine, create_tables=False)
+        # The SDK builds its table objects per session instance (about 0.3 ms): a chat read again during
+        # its turn (the approvals refresh, the API's own lookup) reuses the live chat's instance.
+        session = self._live_sessions.get(conversation_id)
+        if session is None:
+            session = self._live_sessions[conversation_id] = _Session(conversation_id, engine=self.engine, create_tables=False)
+        return session
 
     async def _load_meta(self, conversation_id: str):
         await self._ensure_tables()
