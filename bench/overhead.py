@@ -119,7 +119,7 @@ async def cpu_per_turn(turn: Callable[[], Awaitable[None]], turns: int, profile:
     return spent / turns
 
 
-def measure(base_url: str, turns: int, profile_kind: str | None = None) -> dict[str, float]:
+def measure(base_url: str, turns: int, profile_kind: str | None = None, dump: str | None = None) -> dict[str, float]:
     """CPU ms per turn of each kind, measured in this process (interleaved to share background load)."""
     folder = tempfile.mkdtemp(prefix="bench-overhead-")
     kinds = {
@@ -137,6 +137,8 @@ def measure(base_url: str, turns: int, profile_kind: str | None = None) -> dict[
                 figures[kind].append(loop.run_until_complete(cpu_per_turn(turn, turns, profile if kind == profile_kind else None)))
     finally:
         loop.close()
+    if profile and dump:
+        profile.dump_stats(dump)  # for `python -m pstats` or snakeviz
     if profile:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(45)
@@ -151,11 +153,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--profile", choices=("app", "guarded", "bare"))
+    parser.add_argument("--dump", help="also write the profile to this file (pstats format)")
     args = parser.parse_args()
     upstream = HttpUpstream()
     try:
         upstream.configure(rate=0, deltas=DELTAS, first_byte_delay=0, guardrail_delay=0)
-        result = measure(upstream.base_url, args.turns, args.profile)
+        result = measure(upstream.base_url, args.turns, args.profile, args.dump)
     finally:
         upstream.close()
     for kind, ms in result.items():

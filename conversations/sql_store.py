@@ -8,14 +8,17 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 from agents.extensions.memory import SQLAlchemySession
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, event, select
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, event, insert, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .chat_state import ChatState
 from .store import ConversationStore, GuardedSession
@@ -72,10 +75,6 @@ _leases = Table(
 )
 
 
-class _Session(GuardedSession, SQLAlchemySession):
-    """The SDK's SQL session, failing as `StoreError` when the database does."""
-
-
 _T = TypeVar("_T")
 _LOCK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
@@ -112,6 +111,44 @@ def _sqlite_commits_without_fsync(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+def _upsert(engine: AsyncEngine, table: Table):
+    """`INSERT ... ON CONFLICT` for the engine's dialect (SQLite and Postgres both have it; None for others)."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(engine.dialect.name)
+    return dialect.insert(table) if dialect is not None else None
+
+
+class _LeanSQLiteSession(SQLAlchemySession):
+    """The SDK's session, with its `add_items` in two statements on SQLite (the Runner calls it twice a turn).
+
+    The SDK's own `add_items` serializes writers portably: through an ORM session it touches the session
+    row, reads it, locks it for update, inserts the items and touches the row again (five statements).
+    SQLite has one writer per file: the first write of a transaction takes it, so one upsert of the session
+    row both creates it and holds every other writer off until the items are in. Same tables, same rows,
+    same order (ids ascend); other databases keep the SDK's path.
+    """
+
+    async def add_items(self, items) -> None:
+        if not items or self._engine.dialect.name != "sqlite":
+            return await super().add_items(items)
+        rows = [{"session_id": self.session_id, "message_data": await self._serialize_item(item)} for item in items]
+        touch = (
+            sqlite.insert(self._sessions)
+            .values(session_id=self.session_id)
+            .on_conflict_do_update(index_elements=["session_id"], set_={"updated_at": sql_text("CURRENT_TIMESTAMP")})
+        )
+
+        async def write() -> None:
+            async with self._engine.begin() as connection:
+                await connection.execute(touch)
+                await connection.execute(insert(self._messages), rows)
+
+        await _retry_when_locked(write)
+
+
+class _Session(GuardedSession, _LeanSQLiteSession):
+    """The SDK's SQL session, failing as `StoreError` when the database does."""
+
+
 class SQLConversationStore(ConversationStore):
     def __init__(self, url: str, ttl_seconds: float):
         super().__init__(ttl_seconds)
@@ -132,6 +169,7 @@ class SQLConversationStore(ConversationStore):
         SQLAlchemySession("_schema", engine=self.engine)  # configures the engine for the SDK; no I/O
         self._ready = False
         self._ready_lock = asyncio.Lock()
+        self._live_sessions: weakref.WeakValueDictionary[str, SQLAlchemySession] = weakref.WeakValueDictionary()
 
     async def _ensure_tables(self) -> None:
         if self._ready and self._file is not None and not self._file.parent.is_dir():
@@ -152,7 +190,12 @@ class SQLConversationStore(ConversationStore):
                 self._ready = True
 
     def _session(self, conversation_id: str) -> SQLAlchemySession:
-        return _Session(conversation_id, engine=self.engine, create_tables=False)
+        # The SDK builds its table objects per session instance (about 0.3 ms): a chat read again during
+        # its turn (the approvals refresh, the API's own lookup) reuses the live chat's instance.
+        session = self._live_sessions.get(conversation_id)
+        if session is None:
+            session = self._live_sessions[conversation_id] = _Session(conversation_id, engine=self.engine, create_tables=False)
+        return session
 
     async def _load_meta(self, conversation_id: str):
         await self._ensure_tables()
@@ -166,8 +209,13 @@ class SQLConversationStore(ConversationStore):
         await self._ensure_tables()
         values = {"agent": agent, "state": state.model_dump_json(), "updated_at": time.time()}
 
+        upsert = _upsert(self.engine, _chats)
+
         async def write() -> None:
             async with self.engine.begin() as connection:
+                if upsert is not None:  # one statement, where the dialect has it
+                    await connection.execute(upsert.values(id=conversation_id, **values).on_conflict_do_update(index_elements=["id"], set_=values))
+                    return
                 updated = await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(**values))
                 if updated.rowcount == 0:
                     await connection.execute(_chats.insert().values(id=conversation_id, **values))
@@ -195,14 +243,24 @@ class SQLConversationStore(ConversationStore):
 
         async def write() -> bool:
             now = time.time()
-            try:
-                async with self.engine.begin() as connection:
+            lease = {"token": token, "expires_at": now + self.lease_seconds}
+            upsert = _upsert(self.engine, _leases)
+            async with self.engine.begin() as connection:
+                if upsert is None:  # a dialect without ON CONFLICT: clear an expired lease, then insert
                     await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.expires_at < now))
-                    # The primary key makes this the atomic step: of two processes, one insert fails.
-                    await connection.execute(_leases.insert().values(id=conversation_id, token=token, expires_at=now + self.lease_seconds))
-            except IntegrityError:
-                return False
-            return True
+                    try:
+                        await connection.execute(_leases.insert().values(id=conversation_id, **lease))
+                    except IntegrityError:
+                        return False
+                    return True
+                # One statement, atomic on the primary key: insert the lease, or take over an expired one;
+                # a live lease of another turn is left alone and no row changes.
+                taken = await connection.execute(
+                    upsert.values(id=conversation_id, **lease).on_conflict_do_update(
+                        index_elements=["id"], set_=lease, where=_leases.c.expires_at < now
+                    )
+                )
+            return taken.rowcount == 1
 
         return await _retry_when_locked(write)
 
