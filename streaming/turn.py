@@ -50,31 +50,18 @@ async def run_turn(
     and a `Done` listing them. Closing or cancelling the consumer cancels the run: `result.cancel()`
     runs in `finally`, because the SDK keeps calling the model and tools while a consumer is suspended.
     """
-    refused = await _refused(store, conversation, message, approvals)
+    start, context, refused = await _start(team, store, conversation, message, approvals, limits)
     if refused is not None:
         yield Error(refused)
         yield Done(final="", last_agent=team.agent(conversation.agent).name)
         return
-    context = team.new_context(conversation.state.tool_state, limits.tool_latency)  # the team's per-chat tool state
     agent = team.agent(conversation.agent)
-    stats = TurnStats()
-    outcome = _Outcome()
+    stats, outcome = TurnStats(), _Outcome()
     async with team.backend.run_config() as run_config:
-        try:
-            start = message if approvals is None else await approvals_store.claim(team, store, conversation, approvals, context)
-        except StoreError as exc:
-            yield Error(str(exc))
-            yield Done(final="", last_agent=agent.name)
-            return
         gate = GuardrailGate()  # parallel input guardrails: no tool runs, nothing shows, before they pass
         result = Runner.run_streamed(
-            agent,
-            start,
-            context=context,
-            session=conversation.session,
-            max_turns=limits.max_turns,
-            run_config=run_config,
-            hooks=gate,
+            agent, start, context=context, session=conversation.session, max_turns=limits.max_turns,
+            run_config=run_config, hooks=gate,
         )
         gate.result = result
         events = held_back(result, result.stream_events(), waits_for_guardrails(agent, run_config, start))
@@ -87,19 +74,7 @@ async def run_turn(
                 outcome.waiting = approvals_store.park(conversation, result)
         finally:
             result.cancel()
-            conversation.agent = result.last_agent.name
-            conversation.state.end_turn(
-                result.last_agent.name,
-                team.keep_context(context, conversation.state.tool_state),
-                resumed=approvals is not None,
-                # The transcript has this turn once it showed an event: a redraw ends it stopped too.
-                stopped=outcome.shown and not outcome.ended,
-            )
-            if not outcome.ended:  # Stop, a closed tab, a dropped client
-                # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded
-                # so that a second cancellation (a double Stop) cannot cut the write in half.
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(store.save(conversation))
+            await _settle(team, store, conversation, result, context, outcome, resumed=approvals is not None)
     done = _done(team, agent.name, result, stats, outcome.segment, outcome.waiting)
     conversation.state.keep_stats(done.stats)
     try:
@@ -111,6 +86,47 @@ async def run_turn(
     for call in outcome.waiting:
         yield call
     yield done
+
+
+async def _start(
+    team: AgentTeam, store: ConversationStore, conversation: Conversation, message: str | None,
+    approvals: dict[str, str] | None, limits: TurnLimits,
+) -> tuple[Any, Any, str | None]:
+    """The run's input and context, or why this turn must not run.
+
+    Checked on the store's current copy of the chat (see approvals.refresh); resuming takes the waiting
+    run out of the store and applies the decisions to it (its input is the SDK's `RunState`).
+    """
+    try:
+        await approvals_store.refresh(store, conversation)
+        problem = approvals_store.problem(conversation, message, approvals)
+        if problem is not None:
+            return None, None, problem
+        context = team.new_context(conversation.state.tool_state, limits.tool_latency)  # the team's per-chat tool state
+        if approvals is None:
+            return message, context, None
+        return await approvals_store.claim(team, store, conversation, approvals, context), context, None
+    except StoreError as exc:
+        return None, None, str(exc)
+
+
+async def _settle(
+    team: AgentTeam, store: ConversationStore, conversation: Conversation, result, context: Any, outcome: _Outcome,
+    *, resumed: bool,
+) -> None:
+    """Keep what the run changed, however it ended: who answers next, the tools' state, a stop."""
+    conversation.agent = result.last_agent.name
+    conversation.state.end_turn(
+        result.last_agent.name,
+        team.keep_context(context, conversation.state.tool_state),
+        resumed=resumed,
+        stopped=outcome.shown and not outcome.ended,  # the transcript has this turn once it showed an event
+    )
+    if not outcome.ended:  # Stop, a closed tab, a dropped client
+        # Best effort: the consumer is gone, so there is nobody to tell if this fails; shielded so that a
+        # second cancellation (a double Stop) cannot cut the write in half.
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(store.save(conversation))
 
 
 @dataclass
@@ -149,7 +165,7 @@ async def _views(
                 elif isinstance(view, (Handoff, AgentUpdated)):
                     outcome.segment = ""
                 yield view
-    except asyncio.TimeoutError:
+    except TimeoutError:
         note = TOOL_TOO_SLOW if stats.tools_running else STALLED
         yield Error(note.format(seconds=limit))
     except (InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered) as exc:
@@ -178,17 +194,6 @@ def _done(team: AgentTeam, first_agent: str, result, stats: TurnStats, segment: 
         trace_id=trace_id,
         awaiting_approval=[call.call_id for call in waiting],
     )
-
-
-async def _refused(
-    store: ConversationStore, conversation: Conversation, message: str | None, approvals: dict[str, str] | None
-) -> str | None:
-    """Why this turn must not run, checked on the store's current copy of the chat (see approvals.refresh)."""
-    try:
-        await approvals_store.refresh(store, conversation)
-    except StoreError as exc:
-        return str(exc)
-    return approvals_store.problem(conversation, message, approvals)
 
 
 def _cost(team: AgentTeam, usage, agent_names: set[str]) -> float | None:
