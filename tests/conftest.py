@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from conversations import open_store
 from devtools.browser import NetworkGuard, launch
 from devtools.server import offline_settings, serve
+from tests.counting_server import counting_server
 from tests.services import require_chromium, service_url
 
 
@@ -46,6 +47,35 @@ def live_app(runtime):
     """Base URL of the whole app served on 127.0.0.1 with the offline model."""
     with serve(runtime) as url:
         yield url
+
+
+# --- the whole app with a counting demo model (tests/counting_server.py), paced for what a test checks ---
+
+
+@pytest.fixture(scope="module")
+def fast():
+    """As fast as possible, counting model calls."""
+    yield from counting_server(demo_tokens_per_second=0)
+
+
+@pytest.fixture
+def slow(tmp_path):
+    """A 30 s tool holds a turn open. A SQLite file, not ':memory:': a run cancelled mid-write loses the whole
+    in-memory database (its one shared connection is closed). One per test, so a run that a test leaves
+    behind cannot slow the next one."""
+    yield from counting_server(str(tmp_path / "chats.sqlite3"), demo_tool_latency=30)
+
+
+@pytest.fixture(scope="module")
+def stalling():
+    """One token a second against a 0.5 s stall limit: the model "stalls" before its first word."""
+    yield from counting_server(demo_tokens_per_second=1, stall_timeout=0.5)
+
+
+@pytest.fixture(scope="module")
+def locked():
+    """APP_PASSWORD set to "pw"."""
+    yield from counting_server(demo_tokens_per_second=0, app_password="pw")
 
 
 # --- stores --------------------------------------------------------------------------------------------

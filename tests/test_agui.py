@@ -24,13 +24,12 @@ from pydantic import TypeAdapter
 from http_api import routes
 from http_api.agui import AguiRun
 from streaming.events import AgentUpdated, Done, Error, Handoff, ReasoningDelta, TextDelta, ToolCall, ToolOutput, Usage
+from tests.counting_server import Server, counting_server
 from tests.services import in_ci
 from tests.test_http_api import (
     BILLING,
     TIMEOUT,
-    Server,
     _basic,
-    _counting_server,
     assert_detail,
     tasks_awaiting,
     wait_until,
@@ -119,27 +118,6 @@ def text_of(events: list[dict]) -> str:
 
 
 # --- servers ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fast() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=0)
-
-
-@pytest.fixture
-def slow(tmp_path) -> Iterator[Server]:
-    # A 30 s tool holds the turn open (a SQLite file: see test_http_api's `slow`).
-    yield from _counting_server(str(tmp_path / "chats.sqlite3"), demo_tool_latency=30)
-
-
-@pytest.fixture(scope="module")
-def stalling() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=1, stall_timeout=0.5)
-
-
-@pytest.fixture(scope="module")
-def locked() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=0, app_password="pw")
 
 
 # --- 1. the mapping, over HTTP ---------------------------------------------------------------------
@@ -428,7 +406,7 @@ def test_official_client_sees_guardrails_and_errors(fast, stalling):
 
 @pytest.fixture
 def pausing() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=0, demo_tool_latency=1.5)  # each tool takes 1.5 s
+    yield from counting_server(demo_tokens_per_second=0, demo_tool_latency=1.5)  # each tool takes 1.5 s
 
 
 def test_keepalive_comments_between_events_do_not_disturb_the_client(pausing, monkeypatch):
@@ -445,7 +423,7 @@ def test_keepalive_comments_between_events_do_not_disturb_the_client(pausing, mo
 def scripted() -> Iterator[tuple[Server, list]]:
     """A server whose turns are scripted with the agreed approval events, to check the interrupt and
     resume wire format with the official client before the real approvals are merged."""
-    server_iter = _counting_server(demo_tokens_per_second=0)
+    server_iter = counting_server(demo_tokens_per_second=0)
     server = next(server_iter)
     received: list = []
     waiting: dict[str, set[str]] = {}

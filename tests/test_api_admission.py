@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.test_http_api import BILLING, Server, _counting_server, assert_detail
+from tests.counting_server import Server, counting_server
+from tests.test_http_api import BILLING, assert_detail
 
 TIMEOUT = httpx.Timeout(30.0)
 
@@ -17,7 +18,7 @@ TIMEOUT = httpx.Timeout(30.0)
 @pytest.fixture
 def held(tmp_path) -> Iterator[Server]:
     # One turn at a time, and each turn holds its place for a 30 s tool call.
-    yield from _counting_server(str(tmp_path / "chats.sqlite3"), demo_tool_latency=30, concurrency_limit=1)
+    yield from counting_server(str(tmp_path / "chats.sqlite3"), demo_tool_latency=30, concurrency_limit=1)
 
 
 KEEP: list = []  # the line readers of open streams: a collected reader would close its connection
@@ -61,7 +62,7 @@ async def test_requests_beyond_running_and_waiting_get_503_with_retry_after(held
 
 @pytest.fixture
 def single() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=0, concurrency_limit=1)
+    yield from counting_server(demo_tokens_per_second=0, concurrency_limit=1)
 
 
 async def test_waiting_requests_all_finish_one_after_another(single):

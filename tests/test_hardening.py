@@ -82,9 +82,9 @@ async def test_replays_and_imports_are_parsed_off_the_event_loop(runtime, monkey
 
 @pytest.fixture(scope="module")
 def api():
-    from tests.test_http_api import _counting_server
+    from tests.counting_server import counting_server
 
-    yield from _counting_server(demo_tokens_per_second=0)
+    yield from counting_server(demo_tokens_per_second=0)
 
 
 def test_a_lone_surrogate_gets_a_clear_4xx_not_an_outage(api):
@@ -193,9 +193,9 @@ async def test_a_turn_asked_for_as_the_previous_one_ends_waits_for_it(runtime):
 
 @pytest.fixture(scope="module")
 def locked_api():
-    from tests.test_http_api import _counting_server
+    from tests.counting_server import counting_server
 
-    yield from _counting_server(demo_tokens_per_second=0, app_password="right-password")
+    yield from counting_server(demo_tokens_per_second=0, app_password="right-password")
 
 
 def test_password_guessing_is_throttled_on_the_login_and_the_api(locked_api):

@@ -1,9 +1,9 @@
 """The HTTP API end to end: real servers on 127.0.0.1, real httpx clients, the offline demo model.
 
 Servers are slow to start (Gradio is built with them), so most tests share module-scoped ones, each
-paced for what it checks: `fast` (as fast as possible, counting model calls), `slow` (a 30 s tool
-holds a turn open), `stalling` (a model slower than the stall timeout) and `locked` (APP_PASSWORD).
-`live_app` from conftest runs the main scenario at a pace a person would see.
+paced for what it checks: from conftest, `fast` (as fast as possible, counting model calls), `slow` (a
+30 s tool holds a turn open), `stalling` (a model slower than the stall timeout) and `locked`
+(APP_PASSWORD); here, `paced`. `live_app` from conftest runs the main scenario at a pace a person would see.
 """
 
 from __future__ import annotations
@@ -13,73 +13,20 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
-from openai.types.responses import ResponseFunctionCallArgumentsDoneEvent, ResponseTextDeltaEvent
 
-from agents_config import Backend, build_team
-from agents_config.demo_model import DemoModel, DemoModelProvider
+from agents_config import build_team
 from conversations import open_store
 from devtools.server import offline_settings, serve
 from http_api import routes
 from runtime import Runtime
 from streaming.events import TextDelta
+from tests.counting_server import CountingModel, Server, counting_server
 
 BILLING = "I was charged twice on invoice INV-1001, can you refund me?"
 TIMEOUT = httpx.Timeout(20.0)
-
-
-# --- a model that counts what it is asked and what it streams ----------------------------------------
-
-
-class CountingModel(DemoModel):
-    """The demo model, counting its calls, the tool calls it makes and the text deltas it streams."""
-
-    def __init__(self, tokens_per_second: float):
-        super().__init__(tokens_per_second)
-        self.calls = 0
-        self.tool_calls = 0
-        self.text_deltas = 0
-        self.text = ""
-        self.loop: asyncio.AbstractEventLoop | None = None  # the server's, to inspect its tasks
-
-    async def get_response(self, *args, **kwargs):
-        self.calls += 1
-        return await super().get_response(*args, **kwargs)
-
-    async def stream_response(self, *args, **kwargs):
-        self.calls += 1
-        self.loop = asyncio.get_running_loop()
-        async for event in super().stream_response(*args, **kwargs):
-            if isinstance(event, ResponseTextDeltaEvent):
-                self.text_deltas += 1
-                self.text += event.delta
-            elif isinstance(event, ResponseFunctionCallArgumentsDoneEvent) and not event.name.startswith("transfer_to"):
-                self.tool_calls += 1
-            yield event
-
-
-class CountingProvider(DemoModelProvider):
-    def __init__(self, tokens_per_second: float):
-        self.model = CountingModel(tokens_per_second)
-
-
-@dataclass
-class Server:
-    url: str
-    runtime: Runtime
-    model: CountingModel
-
-
-def _counting_server(store_url: str = ":memory:", **overrides) -> Iterator[Server]:
-    settings = offline_settings(session_db_url=store_url, **overrides)
-    provider = CountingProvider(settings.demo_tokens_per_second)
-    backend = Backend(label="counting offline model", provider=provider, offline=True)
-    runtime = Runtime(settings, team=build_team(settings, backend=backend), store=open_store(store_url, 3600))
-    with serve(runtime) as url:
-        yield Server(url, runtime, provider.model)
 
 
 @pytest.fixture
@@ -89,34 +36,10 @@ def settings():
 
 
 @pytest.fixture(scope="module")
-def fast() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=0)
-
-
-@pytest.fixture
-def slow(tmp_path) -> Iterator[Server]:
-    # A SQLite file, not ':memory:': a run cancelled mid-write loses the whole in-memory database
-    # (its one shared connection is closed), a store bug reported separately. One per test, so a run
-    # that a test leaves behind cannot slow the next one.
-    yield from _counting_server(str(tmp_path / "chats.sqlite3"), demo_tool_latency=30)
-
-
-@pytest.fixture(scope="module")
 def paced() -> Iterator[Server]:
     # 200 tokens a second: text deltas 5 ms apart (the demo model keeps the rate on a busy machine by
     # catching up), so a 50 ms batch holds about ten of them, and no batching at all holds one.
-    yield from _counting_server(demo_tokens_per_second=200)
-
-
-@pytest.fixture(scope="module")
-def stalling() -> Iterator[Server]:
-    # One token a second against a 0.5 s stall limit: the model "stalls" before its first word.
-    yield from _counting_server(demo_tokens_per_second=1, stall_timeout=0.5)
-
-
-@pytest.fixture(scope="module")
-def locked() -> Iterator[Server]:
-    yield from _counting_server(demo_tokens_per_second=0, app_password="pw")
+    yield from counting_server(demo_tokens_per_second=200)
 
 
 # --- reading the stream ------------------------------------------------------------------------------
