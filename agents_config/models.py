@@ -8,11 +8,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from agents import Model, ModelProvider, ModelSettings, OpenAIProvider, RunConfig
-from openai import AsyncOpenAI
 
 from .demo_model import DemoModelProvider
+from .openai_client import ProviderClient
 from .settings import Settings
-
 
 # The provider of the turn running in this task, so a nested run of the same turn (the input
 # guardrail's check) reuses it, and with it the turn's WebSocket connection.
@@ -123,7 +122,7 @@ def build_backend(settings: Settings) -> Backend:
             offline=True,
         )
     # The openai client's defaults (600 s timeout, 2 retries) can leave a turn hanging for half an hour.
-    client = AsyncOpenAI(
+    client = ProviderClient(
         api_key=settings.openai_api_key or "unused",
         base_url=settings.openai_base_url,
         timeout=settings.request_timeout,
