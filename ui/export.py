@@ -7,7 +7,6 @@ from a chat, renders it as a page, and imports it (what is displayed again is ma
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from fileformats.chat_export import (
     ChatImportError,
     parse_export,
 )
-from fileformats.recording import read_capped, scrub
+from fileformats.recording import read_capped, scrubbed_json
 from streaming.approvals import requests_and_decisions
 
 from .safe_markdown import safe_markdown
@@ -90,7 +89,7 @@ async def build_export(store: ConversationStore, chat_id: str | None, history: l
 
 def export_json(export: dict[str, Any], known_secrets: Iterable[str] = ()) -> str:
     """The export as JSON text, with key-like text and the given secrets redacted (as recordings are)."""
-    return json.dumps(scrub(export, known_secrets), ensure_ascii=False, indent=1, default=str)
+    return scrubbed_json(export, known_secrets, indent=1)
 
 
 # --- the HTML page --------------------------------------------------------------------------------
