@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from .events import Done, ReasoningDelta, TextDelta, ViewEvent
@@ -26,12 +26,16 @@ def _append(buffer: list[ViewEvent], event: ViewEvent) -> None:
         buffer.append(event)
 
 
-async def batches(source: AsyncIterator[ViewEvent], interval: float = 0.05) -> AsyncIterator[list[ViewEvent]]:
+async def batches(
+    source: AsyncIterator[ViewEvent], interval: float | Callable[[], float] = 0.05
+) -> AsyncIterator[list[ViewEvent]]:
     """Yield the source's events in order, in lists, at most one list per `interval` seconds.
 
+    `interval` may be a function, asked before each list (a pace that follows the load).
     The first list is yielded as soon as there is an event; the last one as soon as the source ends.
     Closing this generator cancels the pump, which cancels the source (and so the agent run).
     """
+    pace = interval if callable(interval) else lambda: interval
     loop = asyncio.get_running_loop()
     buffer: list[ViewEvent] = []
     arrived = asyncio.Event()
@@ -55,7 +59,7 @@ async def batches(source: AsyncIterator[ViewEvent], interval: float = 0.05) -> A
     try:
         while True:
             await arrived.wait()
-            wait = last_flush + interval - loop.time()
+            wait = last_flush + pace() - loop.time()
             # The first text of the answer goes out at once, even right after a batch of notes:
             # time to first visible text is what a person feels most.
             first_text = not text_shown and any(isinstance(e, TextDelta) for e in buffer)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
@@ -19,6 +20,35 @@ from .chat_view import DECIDED_TITLES, TurnView
 
 UI_INTERVAL = 0.05  # at most ~20 UI updates a second: more only burns browser CPU (gradio #6847)
 INSIGHT_INTERVAL = 0.5  # the panel's running figures are redrawn at most twice a second
+CROWD = 10  # chats streaming at once in this process beyond which the UI's updates slow down
+
+
+class _Pace:
+    """How often a chat's screen is updated: every UI_INTERVAL, less often when many chats stream at once.
+
+    Each update costs this process about a millisecond (Gradio processes the whole chat value and sends a
+    diff), and one process is one core: at fifty chats, twenty updates a second each would take all of it,
+    and a chat just sent would wait seconds for its first words. So the interval grows with the crowd
+    beyond CROWD chats (20 chats: 100 ms, 50: 250 ms); the first words and the end still go out at once.
+    """
+
+    def __init__(self) -> None:
+        self.streaming = 0
+
+    def interval(self) -> float:
+        return UI_INTERVAL * max(1.0, self.streaming / CROWD)
+
+    @contextmanager
+    def stream(self) -> Iterator[Callable[[], float]]:
+        """Count one more chat streaming while inside; gives the interval to use."""
+        self.streaming += 1
+        try:
+            yield self.interval
+        finally:
+            self.streaming -= 1
+
+
+_pace = _Pace()
 
 
 def _notice(title: str, text: str) -> list[dict]:
@@ -40,18 +70,19 @@ async def _stream(runtime: Runtime, conversation: Conversation, shown: list, mes
     view = TurnView()
     turn = runtime.turn(conversation, message, approvals=decisions)
     shown_agent, shown_at, live = None, 0.0, TurnStats()  # live: the figures so far, as they are shown
-    async for batch in batches(turn, UI_INTERVAL):
-        done = None
-        for event in batch:
-            view.apply(event)
-            live.observe(event)
-            done = event if isinstance(event, Done) else done
-        # The insight panel changes when the answering agent does, every INSIGHT_INTERVAL, and at the end.
-        insight: Any = gr.skip()
-        if done is not None or view.agent != shown_agent or live.clock() - shown_at >= INSIGHT_INTERVAL:
-            insight = _insight(view, done, live)
-            shown_agent, shown_at = insight["agent"], live.clock()
-        yield shown + view.messages(), insight
+    with _pace.stream() as interval:
+        async for batch in batches(turn, interval):
+            done = None
+            for event in batch:
+                view.apply(event)
+                live.observe(event)
+                done = event if isinstance(event, Done) else done
+            # The insight panel changes when the answering agent does, every INSIGHT_INTERVAL, and at the end.
+            insight: Any = gr.skip()
+            if done is not None or view.agent != shown_agent or live.clock() - shown_at >= INSIGHT_INTERVAL:
+                insight = _insight(view, done, live)
+                shown_agent, shown_at = insight["agent"], live.clock()
+            yield shown + view.messages(), insight
 
 
 def make_handler(runtime: Runtime):
