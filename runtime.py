@@ -79,15 +79,18 @@ class Runtime:
         )
 
     def turn(
-        self, conversation: Conversation, message: str | None = None, *, approvals: dict[str, str] | None = None
+        self, conversation: Conversation, message: str | None = None, *, approvals: dict[str, str] | None = None,
+        read_under_lease: bool = False,
     ) -> AsyncIterator[ViewEvent]:
         """One turn's view events, recorded when recording is on: what both the UI and the API show.
 
         With `approvals` ({call_id: "approve" | "reject"}) and no message, the run waiting for those
-        decisions resumes (see streaming/approvals.py).
+        decisions resumes (see streaming/approvals.py). `read_under_lease`: the caller has read `conversation`
+        again since it took the turn's lease (`approvals.refresh`), so the turn need not read it a third time.
         """
         text = message.strip() if message is not None else None
-        events = keep_transcript(run_turn(self.team, self.store, conversation, text, self.limits, approvals), conversation, text, approvals)
+        run = run_turn(self.team, self.store, conversation, text, self.limits, approvals, read_under_lease)
+        events = keep_transcript(run, conversation, text, approvals)
         return record_turn(events, self.settings, self.team.backend.label, conversation, text or approval_summary(approvals))
 
     def turn_problem(

@@ -126,7 +126,9 @@ def build_router(runtime: Runtime, admission: Admission) -> APIRouter:
     router = APIRouter(tags=["chat"])
 
     def turn_batches(conversation: Conversation, body: ChatRequest) -> AsyncIterator[list[ViewEvent]]:
-        return batches(bounded(admission, runtime.turn(conversation, body.message, approvals=body.approvals)), SSE_INTERVAL)
+        # Called after _check_turn, which read the chat again under the claim.
+        turn = runtime.turn(conversation, body.message, approvals=body.approvals, read_under_lease=True)
+        return batches(bounded(admission, turn), SSE_INTERVAL)
 
     async def admitted_claim(body: ChatRequest) -> tuple[Conversation, AsyncExitStack]:
         """Admission first (a refused request stores nothing), then the conversation and its turn lock."""

@@ -42,6 +42,7 @@ async def run_turn(
     message: str | None,
     limits: TurnLimits = TurnLimits(),
     approvals: dict[str, str] | None = None,
+    read_under_lease: bool = False,
 ) -> AsyncIterator[ViewEvent]:
     """Stream one turn as view events. The last event is always `Done`, after an `Error` if any.
 
@@ -49,8 +50,9 @@ async def run_turn(
     person's decision (see streaming/approvals.py); such a run ends with `ApprovalRequired` events
     and a `Done` listing them. Closing or cancelling the consumer cancels the run: `result.cancel()`
     runs in `finally`, because the SDK keeps calling the model and tools while a consumer is suspended.
+    `read_under_lease`: the caller read `conversation` again after taking this turn's lease (no third read).
     """
-    start, context, refused = await _start(team, store, conversation, message, approvals, limits)
+    start, context, refused = await _start(team, store, conversation, message, approvals, limits, read_under_lease)
     if refused is not None:
         yield Error(refused)
         yield Done(final="", last_agent=team.agent(conversation.agent).name)
@@ -90,7 +92,7 @@ async def run_turn(
 
 async def _start(
     team: AgentTeam, store: ConversationStore, conversation: Conversation, message: str | None,
-    approvals: dict[str, str] | None, limits: TurnLimits,
+    approvals: dict[str, str] | None, limits: TurnLimits, read_under_lease: bool,
 ) -> tuple[Any, Any, str | None]:
     """The run's input and context, or why this turn must not run.
 
@@ -98,7 +100,8 @@ async def _start(
     run out of the store and applies the decisions to it (its input is the SDK's `RunState`).
     """
     try:
-        await approvals_store.refresh(store, conversation)
+        if not read_under_lease:
+            await approvals_store.refresh(store, conversation)
         problem = approvals_store.problem(conversation, message, approvals)
         if problem is not None:
             return None, None, problem

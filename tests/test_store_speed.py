@@ -7,11 +7,15 @@ there is one writer, so simultaneous chats queued behind each other's flushes (i
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 
+import httpx
 from agents.extensions.memory import SQLAlchemySession
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from conversations import open_store
+from conversations.sql_store import SQLITE_CONNECTIONS
+from tests.counting_server import counting_server
 
 
 async def test_sqlite_store_connections_use_wal_without_fsync_per_commit(tmp_path):
@@ -54,3 +58,44 @@ async def test_sqlite_item_writes_from_two_processes_keep_every_item_in_order(tm
     finally:
         await one.close()
         await other.close()
+
+
+async def test_a_burst_of_chats_opens_no_more_sqlite_connections_than_the_pool_holds(tmp_path):
+    """SQLite has one writer and each aiosqlite connection is a thread: twenty chats at once share two
+    connections instead of opening (and running the PRAGMAs of) a new one for every burst."""
+    store = open_store(str(tmp_path / "chats.sqlite3"), 3600)
+    opened = []
+    event.listen(store.engine.sync_engine, "connect", lambda *_: opened.append(1))
+    try:
+
+        async def chat() -> None:
+            conversation = await store.create()
+            async with store.turn(conversation.id):
+                await store.items(conversation)
+                await conversation.session.add_items([{"role": "user", "content": "hi"}])
+                await store.save(conversation)
+
+        for _ in range(3):
+            await asyncio.gather(*(chat() for _ in range(20)))
+        assert 1 <= len(opened) <= SQLITE_CONNECTIONS
+    finally:
+        await store.close()
+
+
+def test_an_api_turn_reads_its_chat_row_twice_not_three_times(tmp_path):
+    """The route reads the chat, then again under the turn's lease (approvals decided elsewhere); the turn
+    itself trusts that second read instead of making a third."""
+    with contextmanager(counting_server)(str(tmp_path / "chats.sqlite3"), demo_tokens_per_second=0) as server:
+        reads = []
+
+        def count(_connection, _cursor, statement, *_args) -> None:
+            if statement.lstrip().upper().startswith("SELECT") and "chat_conversations" in statement:
+                reads.append(statement)
+
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            first = client.post("chat", json={"message": "Hello"})
+            assert first.status_code == 200
+            event.listen(server.runtime.store.engine.sync_engine, "before_cursor_execute", count)
+            second = client.post("chat", json={"message": "Thanks", "session_id": first.json()["session_id"]})
+            assert second.status_code == 200
+        assert len(reads) == 2

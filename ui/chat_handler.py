@@ -68,7 +68,7 @@ def _insight(view: TurnView, done: Done | None, live: TurnStats) -> dict[str, An
 async def _stream(runtime: Runtime, conversation: Conversation, shown: list, message: str | None, decisions: dict | None):
     """One turn's (or resumed run's) messages after `shown`, with the insight panel's updates."""
     view = TurnView()
-    turn = runtime.turn(conversation, message, approvals=decisions)
+    turn = runtime.turn(conversation, message, approvals=decisions, read_under_lease=True)  # respond() read it
     shown_agent, shown_at, live = None, 0.0, TurnStats()  # live: the figures so far, as they are shown
     with _pace.stream() as interval:
         async for batch in batches(turn, interval):
