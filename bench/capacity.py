@@ -6,13 +6,17 @@
 - first words with a slow model: 300 ms before each model call's first byte (the guardrail's check
   included), the input guardrail in parallel (now) and before the answer (as before);
 - simultaneous chats: 1 / 5 / 20 / 50 chats released together, UI path (Gradio's queue) and API path
-  (`/chat/stream`), p50 / p95 time to first text and completion ÷ generation, the end lag, failures.
+  (`/chat/stream`), p50 / p95 time to first text and completion ÷ generation, the end lag, failures; next to
+  them the same number of bare `Runner.run_streamed` consumers of the demo team in one process (no server):
+  what the SDK and the openai client alone reach on one core;
+- the app server's CPU while nobody chats.
 The upstream (bench/http_upstream.py), the app server and the bare consumers each run in their own process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import statistics
 import sys
@@ -29,6 +33,7 @@ DELTAS, RATE = 200, 100.0  # 2 s of generation per chat
 SLOW_FIRST_BYTE = 0.3
 OVERHEAD_TURNS = 20
 PATHS = ("app Gradio", "app /chat/stream")
+FLOOR = "bare consumers"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -72,6 +77,25 @@ def simultaneous(server: Server, endpoint, upstream: HttpUpstream, path: str, co
         "ratio_p50": pct(ratio, 0.5), "ratio_p95": pct(ratio, 0.95),
         "lag_p50": pct(lag, 0.5), "failed": len(chats) - len(ok),
     }
+
+
+def floor_simultaneous(floor: Server, upstream: HttpUpstream, count: int) -> dict[str, float]:
+    """`count` bare consumers of the demo team started together in one process (bench/server.py "floor")."""
+    upstream.configure(rate=RATE, deltas=DELTAS, first_byte_delay=0, guardrail_delay=0)
+    runs = [r for r in floor.call("floor", count) if r["first_text"] is not None]
+    upstream.marks()
+    generation = DELTAS / RATE
+    ttft = [r["first_text"] - r["sent"] for r in runs]
+    ratio = [(r["final"] - r["sent"]) / generation for r in runs]
+    return {"ttft_p50": pct(ttft, 0.5), "ttft_p95": pct(ttft, 0.95), "ratio_p50": pct(ratio, 0.5),
+            "ratio_p95": pct(ratio, 0.95), "lag_p50": float("nan"), "failed": count - len(runs)}
+
+
+def idle_cpu(server: Server, seconds: float = 5.0) -> float:
+    """The app server's CPU per second while nobody chats (ms/s)."""
+    before = server.usage()["cpu"]
+    time.sleep(seconds)  # measuring an idle interval, not waiting for an event
+    return 1000 * (server.usage()["cpu"] - before) / seconds
 
 
 def slow_first_words(server: Server, upstream: HttpUpstream, reps: int = 5) -> dict[str, float]:
@@ -137,23 +161,32 @@ def run_all() -> dict:
     started = time.monotonic()
     upstream = HttpUpstream()
     app = Server("app", upstream.base_url)
+    floor = Server("floor", upstream.base_url)
     try:
         with httpx.Client(timeout=30) as client:
             endpoint = gradio_endpoint(client, app.url)
         load_before = load_note()
         overhead = overhead_in_process(upstream)
         overhead["server"] = server_cpu_per_turn(app, upstream)
+        overhead["idle"] = idle_cpu(app)
         print(f"overhead done ({time.monotonic() - started:.0f} s): {overhead}", file=sys.stderr)
         slow = slow_first_words(app, upstream)
         print(f"slow first words done ({time.monotonic() - started:.0f} s): {slow}", file=sys.stderr)
         table = {}
+        # Warm-up: a process's first Gradio chat takes ~0.4 s more (first use of its queue and handlers).
+        floor.call("floor", 2)
+        for path in PATHS:
+            simultaneous(app, endpoint, upstream, path, 2)
         for count in COUNTS:
             for path in PATHS:
                 table[count, path] = simultaneous(app, endpoint, upstream, path, count)
                 print(f"{count} × {path}: {table[count, path]}", file=sys.stderr)
+            table[count, FLOOR] = floor_simultaneous(floor, upstream, count)
+            print(f"{count} × {FLOOR}: {table[count, FLOOR]}", file=sys.stderr)
         load_after = load_note()
     finally:
         app.close()
+        floor.close()
         upstream.close()
     return {"overhead": overhead, "slow": slow, "table": table, "load": (load_before, load_after),
             "seconds": time.monotonic() - started}
@@ -178,6 +211,8 @@ def render(result: dict) -> str:
         f"| bare `Runner.run_streamed`, blocking structured-output guardrail, SDK `SQLiteSession` | {o['guarded']:.1f} | 1.00 |",
         f"| bare `Runner.run_streamed`, neither | {o['bare']:.1f} | {o['bare'] / o['guarded']:.2f} |",
         "",
+        f"The app server while nobody chats: {o['idle']:.0f} ms of CPU a second.",
+        "",
         f"First words when every model call waits {SLOW_FIRST_BYTE * 1000:.0f} ms before its first byte (the guardrail's "
         "check too), one chat, `/chat/stream`, median of 5:",
         "",
@@ -187,15 +222,17 @@ def render(result: dict) -> str:
         f"| before the first model call (as before) | {slow['before']:.2f} |",
         "",
         f"Simultaneous chats, released together, {DELTAS} deltas each at {RATE:.0f}/s (generation {DELTAS / RATE:.1f} s); "
-        "end lag is the upstream's last delta to the last word on the client, median:",
+"end lag is the upstream's last delta to the last word on the client, median; \"bare consumers\" are that many "
+        "`Runner.run_streamed` consumers of the demo team in one process with no server, for comparison:",
         "",
         "| chats | path | p50 first text (s) | p95 first text (s) | p50 completion ÷ generation | p95 completion ÷ generation | end lag p50 (ms) | failed |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for (count, path), f in result["table"].items():
+        lag = "–" if math.isnan(f["lag_p50"]) else f"{1000 * f['lag_p50']:.0f}"
         lines.append(
             f"| {count} | {path.removeprefix('app ')} | {f['ttft_p50']:.2f} | {f['ttft_p95']:.2f} | {f['ratio_p50']:.2f} "
-            f"| {f['ratio_p95']:.2f} | {1000 * f['lag_p50']:.0f} | {f['failed']} |"
+            f"| {f['ratio_p95']:.2f} | {lag} | {f['failed']} |"
         )
     lines += ["", targets(result), "", f"Capacity run: {result['seconds']:.0f} s."]
     return "\n".join(lines)

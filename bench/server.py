@@ -82,7 +82,8 @@ def _child(kind: str, conn, upstream_url: str | None = None) -> None:
         from agents_config import Settings, build_team
 
         # As shipped: recording on (into a scratch folder), the span collector on (below), a SQLite file.
-        settings = Settings(openai_api_key="bench-key", openai_base_url=upstream_url, model="bench-model", max_retries=0,
+        # Retries as shipped (2): fifty connections at once sometimes meet a closing keep-alive connection.
+        settings = Settings(openai_api_key="bench-key", openai_base_url=upstream_url, model="bench-model",
                             record_runs=True, recordings_dir=tempfile.mkdtemp(prefix="bench-recordings-"))
         team = build_team(settings)
     else:
