@@ -38,10 +38,10 @@ async def keep_transcript(
 def _add(kept: list[dict[str, Any]], event: ViewEvent) -> None:
     if isinstance(event, (Done, SessionStarted)) or len(kept) >= MAX_SHOWN_EVENTS:
         return
-    data = to_json(event)
-    if isinstance(event, MERGED) and kept and kept[-1]["type"] == data["type"]:
-        kept[-1]["content"] += data["content"]
+    if isinstance(event, MERGED) and kept and kept[-1]["type"] == event.type:
+        kept[-1]["content"] += event.content  # a delta joins the text before it (no JSON made per delta)
         return
+    data = to_json(event)
     if isinstance(event, ToolOutput) and len(event.output) > MAX_OUTPUT:
         data["output"] = event.output[:MAX_OUTPUT] + " …"
     kept.append(data)
