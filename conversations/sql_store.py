@@ -1,4 +1,8 @@
-"""SQL backend: the SDK's SQLAlchemySession (SQLite file by default, Postgres for replicas)."""
+"""SQL backend: the SDK's SQLAlchemySession (SQLite file by default, Postgres for replicas).
+
+The app's own rows (the chat's agent and state, the turn leases) are two tables next to the SDK's; on SQLite
+they are written through aiosqlite directly (sqlite_tables.py), on other databases through SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 import weakref
@@ -21,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .chat_state import ChatState
+from .sqlite_tables import SQLiteTables
 from .store import ConversationStore, GuardedSession
 
 log = logging.getLogger(__name__)
@@ -89,7 +95,7 @@ async def _retry_when_locked(write: Callable[[], Awaitable[_T]]) -> _T:
     for delay in (*_LOCK_RETRY_DELAYS, None):
         try:
             return await write()
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
             if delay is None or "database is locked" not in str(exc).lower():
                 raise
         await asyncio.sleep(delay)
@@ -173,6 +179,7 @@ class SQLConversationStore(ConversationStore):
         # its first session object is made. Made later, by a turn while another turn's connection runs
         # the listeners, SQLAlchemy fails that connection ("deque mutated during iteration").
         SQLAlchemySession("_schema", engine=self.engine)  # configures the engine for the SDK; no I/O
+        self._tables = SQLiteTables(self._file) if self._file is not None else None
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._live_sessions: weakref.WeakValueDictionary[str, SQLAlchemySession] = weakref.WeakValueDictionary()
@@ -184,6 +191,8 @@ class SQLConversationStore(ConversationStore):
             log.warning("the conversation database's folder was deleted; starting a new, empty database")
             self._file.parent.mkdir(parents=True, exist_ok=True)
             await self.engine.dispose()
+            if self._tables is not None:
+                await self._tables.close()
             self._ready = False
         if self._ready:
             return
@@ -205,16 +214,24 @@ class SQLConversationStore(ConversationStore):
 
     async def _load_meta(self, conversation_id: str):
         await self._ensure_tables()
-        async with self.engine.connect() as connection:
-            row = (await connection.execute(select(_chats).where(_chats.c.id == conversation_id))).first()
-        if row is None or row.updated_at < time.time() - self.ttl_seconds:
+        if self._tables is not None:
+            row = await self._tables.load(conversation_id)
+        else:
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(select(_chats.c.agent, _chats.c.state, _chats.c.updated_at)
+                                                .where(_chats.c.id == conversation_id))).first()
+        if row is None:
             return None
-        return row.agent, row.state
+        agent, state, updated_at = row
+        return None if updated_at < time.time() - self.ttl_seconds else (agent, state)
 
     async def _save_meta(self, conversation_id: str, agent: str | None, state: ChatState) -> None:
         await self._ensure_tables()
         values = {"agent": agent, "state": state.model_dump_json(), "updated_at": time.time()}
-
+        if self._tables is not None:
+            tables = self._tables
+            await _retry_when_locked(lambda: tables.save(conversation_id, **values))
+            return
         upsert = _upsert(self.engine, _chats)
 
         async def write() -> None:
@@ -232,6 +249,8 @@ class SQLConversationStore(ConversationStore):
         await self._ensure_tables()
 
         async def write() -> list[str]:
+            if self._tables is not None:
+                return await self._tables.expire(older_than, time.time())
             async with self.engine.begin() as connection:
                 ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
                 if ids:
@@ -249,6 +268,8 @@ class SQLConversationStore(ConversationStore):
 
         async def write() -> bool:
             now = time.time()
+            if self._tables is not None:
+                return await self._tables.take_lease(conversation_id, token, now, now + self.lease_seconds)
             lease = {"token": token, "expires_at": now + self.lease_seconds}
             upsert = _upsert(self.engine, _leases)
             async with self.engine.begin() as connection:
@@ -272,6 +293,8 @@ class SQLConversationStore(ConversationStore):
 
     async def _renew_lease(self, conversation_id: str, token: str) -> bool:
         async def write() -> bool:
+            if self._tables is not None:
+                return await self._tables.renew_lease(conversation_id, token, time.time() + self.lease_seconds)
             async with self.engine.begin() as connection:
                 renewed = await connection.execute(
                     _leases.update()
@@ -284,12 +307,16 @@ class SQLConversationStore(ConversationStore):
 
     async def _drop_lease(self, conversation_id: str, token: str) -> None:
         async def write() -> None:
+            if self._tables is not None:
+                return await self._tables.drop_lease(conversation_id, token)
             async with self.engine.begin() as connection:
                 await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.token == token))
 
         await _retry_when_locked(write)
 
     async def close(self) -> None:
+        if self._tables is not None:
+            await self._tables.close()
         await self.engine.dispose()
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
