@@ -173,10 +173,11 @@ def run_all() -> dict:
         slow = slow_first_words(app, upstream)
         print(f"slow first words done ({time.monotonic() - started:.0f} s): {slow}", file=sys.stderr)
         table = {}
-        # Warm-up: a process's first Gradio chat takes ~0.4 s more (first use of its queue and handlers).
-        floor.call("floor", 2)
+        # Warm-up, so the table shows a running server: a process's first Gradio chat takes ~0.4 s more (first
+        # use of its queue and handlers), and the first burst of twenty opens twenty upstream connections.
+        floor.call("floor", 20)
         for path in PATHS:
-            simultaneous(app, endpoint, upstream, path, 2)
+            simultaneous(app, endpoint, upstream, path, 20)
         for count in COUNTS:
             for path in PATHS:
                 table[count, path] = simultaneous(app, endpoint, upstream, path, count)

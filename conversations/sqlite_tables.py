@@ -54,7 +54,8 @@ class SQLiteTables:
     async def save(self, conversation_id: str, agent: str | None, state: str, updated_at: float) -> None:
         await self._run(
             "INSERT INTO chat_conversations (id, agent, state, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET agent = excluded.agent, state = excluded.state, updated_at = excluded.updated_at",
+            "ON CONFLICT (id) DO UPDATE SET "
+            "agent = excluded.agent, state = excluded.state, updated_at = excluded.updated_at",
             (conversation_id, agent, state, updated_at),
         )
 
@@ -79,7 +80,8 @@ class SQLiteTables:
 
     async def renew_lease(self, conversation_id: str, token: str, expires_at: float) -> bool:
         renewed = await self._run(
-            "UPDATE chat_turn_leases SET expires_at = ? WHERE id = ? AND token = ?", (expires_at, conversation_id, token)
+            "UPDATE chat_turn_leases SET expires_at = ? WHERE id = ? AND token = ?",
+            (expires_at, conversation_id, token),
         )
         return renewed == 1
 
