@@ -152,9 +152,11 @@ def _freeze_startup_objects() -> None:
     The modules, Gradio's app and the agents are a heap of about a million objects, and each full collection
     walked all of them: about 350 ms here, every few seconds under load, a pause in every stream at once.
     Frozen once the app has started, they are never walked again (gc.freeze, as CPython's docs advise).
+    Once a process: a second app in it (tests) would only add its own startup objects.
     """
-    gc.collect()
-    gc.freeze()
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 def build_app(runtime: Runtime, demo: gr.Blocks) -> FastAPI:
