@@ -151,7 +151,7 @@ def _responses_usage(step: Step) -> dict[str, Any]:
     i, o = step.usage
     return {
         "input_tokens": i,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},  # both required by openai 3.57
         "output_tokens": o,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": i + o,

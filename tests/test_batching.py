@@ -231,3 +231,46 @@ async def test_done_goes_out_at_once_without_waiting_for_the_sources_clean_up():
     finally:
         cleanup.set()
         await stream.aclose()
+
+
+async def test_a_callable_interval_is_asked_before_each_batch():
+    """A pace that follows the load: the function is asked anew for every list, not once per stream."""
+    pace, asked = {"now": FOREVER}, []
+
+    def interval() -> float:
+        asked.append(pace["now"])
+        return pace["now"]
+
+    step, held, end = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    # Notes, not text: the answer's first text and the end have fast lanes of their own.
+    async def source():
+        yield ToolCall("lookup_invoice", "c1", "{}")
+        await step.wait()
+        step.clear()
+        yield ToolOutput("c1", "ok")
+        await step.wait()
+        yield ToolCall("request_refund", "c2", "{}")
+        held.set()
+        await end.wait()
+        yield Done(final="", last_agent="Billing Agent")
+
+    stream = batches(source(), interval)
+    try:
+        assert await asyncio.wait_for(anext(stream), DEADLINE) == [ToolCall("lookup_invoice", "c1", "{}")]
+        # The interval drops to 0: the next note goes out at once (asked once, FOREVER would hold it for good).
+        pace["now"] = 0.0
+        step.set()
+        assert await asyncio.wait_for(anext(stream), DEADLINE) == [ToolOutput("c1", "ok")]
+        # Back to FOREVER: the next note waits, and goes out only with the end of the turn.
+        pace["now"] = FOREVER
+        next_batch = asyncio.ensure_future(anext(stream))
+        step.set()
+        await asyncio.wait_for(held.wait(), DEADLINE)
+        end.set()
+        assert await asyncio.wait_for(next_batch, DEADLINE) == [
+            ToolCall("request_refund", "c2", "{}"), Done(final="", last_agent="Billing Agent")]
+    finally:
+        end.set()
+        await stream.aclose()
+    assert 0.0 in asked and asked[-1] == FOREVER and len(asked) >= 3

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,8 @@ from fileformats.recording import (
     parse_recording,
     prune,
     record_turn,
+    scrub,
+    scrubbed_json,
 )
 from runtime import Runtime
 from streaming.batching import batches
@@ -195,6 +200,148 @@ def test_keys_and_secrets_are_never_written():
     text = dump_lines(recording, known_secrets=[secret])
     assert "ABCDEFGHIJ" not in text and secret not in text
     assert text.count("[redacted]") == 4
+
+
+# --- scrubbed_json: the quick check gives exactly the text of a full scrub ----------------------------
+
+ODD_SECRET = 'pa"ss\\wörd\n1'  # a quote, a backslash, non-ASCII and a newline: each escaped in JSON
+SECRETS = [ODD_SECRET, "hunter2-password", "tab\there", "日本語のひみつ", "abc"]  # "abc": too short, ignored
+KEYS = ["sk-abcdefghijkl", "sk-proj-ABCDEFGH_ij-KL", "rk-ABCDEFGHIJ", "pk-12345678_-ab"]
+# Values whose every key and known secret `scrub` redacts: none may survive, in any JSON spelling.
+REDACTED_CASES = {
+    "key after a newline": "\nsk-abcdefghijkl",
+    "key after a tab": "\tsk-abcdefghijkl",
+    "key after a quote": '"sk-abcdefghijkl',
+    "key after a backslash": "\\sk-abcdefghijkl",
+    "key after a control character": "\x00sk-abcdefghijkl",
+    "key after a line separator": "\u2028sk-abcdefghijkl",
+    "key after non-ASCII punctuation": "«sk-abcdefghijkl»",
+    "key as a dict key": {"sk-abcdefghijkl": 1, "ok": "sk-proj-ABCDEFGH_ij-KL"},
+    "key in nested lists": [[["x", ["rk-ABCDEFGHIJ"]]], {"deep": [[{"pk": "pk-12345678_-ab"}]]}],
+    "key in a tuple": ("a", ("b", "sk-abcdefghijkl")),
+    "secret with quote, backslash, umlaut, newline": f"my password is {ODD_SECRET}!",
+    "that secret as a dict key": {ODD_SECRET: "x", "y": [ODD_SECRET]},
+    "secret after escapes": "\n\t\"hunter2-password\\",
+    "non-ASCII secret": "code 日本語のひみつ here",
+    "secret holding a tab": "x tab\there y",
+    "secret and key together": {"a": f"hunter2-password sk-abcdefghijkl {ODD_SECRET}"},
+}
+# Values the two must agree on, though something key-like stays (a key glued to a word is not redacted,
+# so "risk-assessments" survives) or there is nothing to redact at all.
+UNCHANGED_CASES = {
+    "no secret": {"text": "Invoices are emailed on the 1st.", "n": 3, "ok": True, "none": None, "f": 1.5,
+                  "nested": [{"é": 'ü\n"q"\\'}], "tuple": (1, "2")},
+    "short secret only": "abc abc ab",
+    "near misses": "task-abcdefghijkl risk-assessments sk-short xsk-abcdefghijkl _sk-abcdefghijkl",
+    "non-string keys": {1: "one", 2.5: None, 3: [1, 2]},
+    "values only str() can encode": {"at": datetime(2026, 11, 29, tzinfo=UTC), "path": Path("/tmp/x")},
+}
+DUMPS_OPTIONS = [{}, {"indent": 1}, {"ensure_ascii": True}, {"sort_keys": True, "separators": (",", ":")}]
+
+
+def _full_scrub(value, options) -> str:
+    """The slow path scrubbed_json must equal: walk every string, then encode."""
+    return json.dumps(scrub(value, SECRETS), **{"ensure_ascii": False, "default": str, **options})
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (_strings(k) + _strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("options", DUMPS_OPTIONS, ids=lambda o: ",".join(o) or "defaults")
+@pytest.mark.parametrize("value", list(REDACTED_CASES.values()), ids=list(REDACTED_CASES))
+def test_scrubbed_json_redacts_what_a_full_scrub_redacts(value, options):
+    text = scrubbed_json(value, SECRETS, **options)
+    assert text == _full_scrub(value, options)
+    assert "[redacted]" in text
+    shown = "\x00".join(_strings(json.loads(text)))
+    for needle in KEYS + SECRETS[:-1]:
+        assert needle not in shown and json.dumps(needle, ensure_ascii=False)[1:-1] not in text
+        assert json.dumps(needle)[1:-1] not in text  # nor ASCII-escaped
+
+
+@pytest.mark.parametrize("options", DUMPS_OPTIONS, ids=lambda o: ",".join(o) or "defaults")
+@pytest.mark.parametrize("value", list(UNCHANGED_CASES.values()), ids=list(UNCHANGED_CASES))
+def test_scrubbed_json_leaves_alone_what_a_full_scrub_leaves_alone(value, options):
+    text = scrubbed_json(value, SECRETS, **options)
+    assert text == _full_scrub(value, options)
+    assert text == json.dumps(value, **{"ensure_ascii": False, "default": str, **options})
+
+
+_PIECES = ["sk-", "rk-", "pk-", "abcdefgh", "ABCD_-12", "x", "_", "-", " ", "\n", "\t", '"', "\\", "/", "é",
+           "日本", "\u2028", "\x00", "\ud83d\ude00", ODD_SECRET, "hunter2-password", "tab\there", "abc", "pa\"ss"]
+
+
+def _random_text(rng: random.Random) -> str:
+    return "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 8)))
+
+
+def _random_value(rng: random.Random, depth: int = 0):
+    kind = rng.random()
+    if depth < 3 and kind < 0.2:
+        return {_random_text(rng): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}
+    if depth < 3 and kind < 0.35:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    if kind < 0.4:
+        return rng.choice([None, True, 7, 2.5])
+    return _random_text(rng)
+
+
+def test_scrubbed_json_equals_a_full_scrub_on_many_random_values():
+    rng = random.Random(16)
+    for _ in range(3000):
+        value, options = _random_value(rng), rng.choice(DUMPS_OPTIONS)
+        assert scrubbed_json(value, SECRETS, **options) == _full_scrub(value, options), value
+
+
+async def test_a_turn_closed_after_its_first_event_is_still_recorded(tmp_path):
+    # Gradio's Stop closes the handler's generator mid-turn; the recording is written (now in a thread)
+    # before the close returns, with what was shown so far.
+    runtime = Runtime.from_settings(offline_settings(record_runs=True, recordings_dir=str(tmp_path)))
+    try:
+        conversation = await runtime.store.create()
+        turn = record_turn(run_turn(runtime.team, runtime.store, conversation, BILLING, runtime.limits),
+                           runtime.settings, runtime.team.backend.label, conversation, BILLING)
+        first = await anext(turn)
+        await turn.aclose()
+        files = list(tmp_path.glob("*.jsonl"))
+        assert len(files) == 1 and not list(tmp_path.glob("*.part"))
+        recording = load_recording(files[0])
+        assert recording.message == BILLING and recording.events[0].event == first
+    finally:
+        await runtime.aclose()
+
+
+async def test_a_turn_whose_task_is_cancelled_is_still_recorded(tmp_path):
+    # A closed tab cancels the handler's task while it waits for the next event.
+    runtime = Runtime.from_settings(offline_settings(record_runs=True, recordings_dir=str(tmp_path),
+                                                     demo_tokens_per_second=5))
+    try:
+        conversation = await runtime.store.create()
+        turn = record_turn(run_turn(runtime.team, runtime.store, conversation, BILLING, runtime.limits),
+                           runtime.settings, runtime.team.backend.label, conversation, BILLING)
+        started = asyncio.Event()
+
+        async def consume():
+            async for _ in turn:
+                started.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(started.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        files = list(tmp_path.glob("*.jsonl"))
+        assert len(files) == 1
+        assert load_recording(files[0]).events
+    finally:
+        await runtime.aclose()
 
 
 def test_old_recordings_are_deleted_beyond_the_file_and_size_limits(tmp_path):
