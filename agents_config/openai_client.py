@@ -30,7 +30,8 @@ EVENT_TYPES: dict[str, type[pydantic.BaseModel]] = {
 
 def parse_stream_event(data: object) -> Any | None:
     """The Responses stream event `data` is, validated as the type it names; None if it names none or fails."""
-    event_type = EVENT_TYPES.get(data.get("type")) if isinstance(data, dict) else None
+    name = data.get("type") if isinstance(data, dict) else None
+    event_type = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if event_type is None:
         return None
     try:
