@@ -37,7 +37,8 @@ class Config:
 
 def _response(rid: str, status: str, output: list, tokens: int) -> dict:
     usage = None if status != "completed" else {
-        "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+        # As OpenAI sends it (openai 3.57 requires cache_write_tokens: without it the event fails validation).
+        "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": tokens, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 10 + tokens,
     }
     return {
