@@ -101,3 +101,23 @@ def test_an_api_turn_reads_its_chat_row_twice_not_three_times(tmp_path):
             second = client.post("chat", json={"message": "Thanks", "session_id": first.json()["session_id"]})
             assert second.status_code == 200
         assert reads == [first.json()["session_id"]] * 2
+
+
+async def test_sqlite_history_reads_as_the_sdk_reads_it(tmp_path):
+    """On SQLite the whole history is read in one Core statement: the same items, in the same order, as the
+    SDK's own read, a corrupted row skipped as the SDK skips it; limited reads are the SDK's."""
+    store = open_store(str(tmp_path / "chats.sqlite3"), 3600)
+    try:
+        conversation = await store.create()
+        await conversation.session.add_items([{"role": "user", "content": f"m{n}"} for n in range(5)])
+        async with store.engine.begin() as connection:
+            await connection.execute(text("INSERT INTO agent_messages (session_id, message_data) VALUES (:id, '{broken')"),
+                                     {"id": conversation.id})
+        await conversation.session.add_items([{"role": "assistant", "content": "last"}])
+        sdk = SQLAlchemySession(conversation.id, engine=store.engine)
+        ours = await conversation.session.get_items()
+        assert ours == await sdk.get_items()
+        assert [item["content"] for item in ours] == ["m0", "m1", "m2", "m3", "m4", "last"]
+        assert await conversation.session.get_items(limit=2) == await sdk.get_items(limit=2)
+    finally:
+        await store.close()
