@@ -31,6 +31,7 @@ from bench.server import Server
 COUNTS = (1, 5, 20, 50)
 DELTAS, RATE = 200, 100.0  # 2 s of generation per chat
 SLOW_FIRST_BYTE = 0.3
+RUNS = 3  # each simultaneous-chats row: every figure is the median of this many runs (one run swings ±0.1×)
 OVERHEAD_TURNS = 20
 PATHS = ("app Gradio", "app /chat/stream")
 FLOOR = "bare consumers"
@@ -77,6 +78,13 @@ def simultaneous(server: Server, endpoint, upstream: HttpUpstream, path: str, co
         "ratio_p50": pct(ratio, 0.5), "ratio_p95": pct(ratio, 0.95),
         "lag_p50": pct(lag, 0.5), "failed": len(chats) - len(ok),
     }
+
+
+def median_of_runs(measure) -> dict[str, float]:
+    """Each figure of `measure()` as the median over RUNS runs (failures summed)."""
+    runs = [measure() for _ in range(RUNS)]
+    figures = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "failed"}
+    return {**figures, "failed": sum(run["failed"] for run in runs)}
 
 
 def floor_simultaneous(floor: Server, upstream: HttpUpstream, count: int) -> dict[str, float]:
@@ -180,9 +188,9 @@ def run_all() -> dict:
             simultaneous(app, endpoint, upstream, path, 20)
         for count in COUNTS:
             for path in PATHS:
-                table[count, path] = simultaneous(app, endpoint, upstream, path, count)
+                table[count, path] = median_of_runs(lambda: simultaneous(app, endpoint, upstream, path, count))
                 print(f"{count} × {path}: {table[count, path]}", file=sys.stderr)
-            table[count, FLOOR] = floor_simultaneous(floor, upstream, count)
+            table[count, FLOOR] = median_of_runs(lambda: floor_simultaneous(floor, upstream, count))
             print(f"{count} × {FLOOR}: {table[count, FLOOR]}", file=sys.stderr)
         load_after = load_note()
     finally:
@@ -222,7 +230,8 @@ def render(result: dict) -> str:
         f"| in parallel with the first model call, output held back until it passes (now) | {slow['parallel']:.2f} |",
         f"| before the first model call (as before) | {slow['before']:.2f} |",
         "",
-        f"Simultaneous chats, released together, {DELTAS} deltas each at {RATE:.0f}/s (generation {DELTAS / RATE:.1f} s); "
+        f"Simultaneous chats, released together, {DELTAS} deltas each at {RATE:.0f}/s (generation {DELTAS / RATE:.1f} s), "
+        f"each figure the median of {RUNS} runs (failures: the sum); "
 "end lag is the upstream's last delta to the last word on the client, median; \"bare consumers\" are that many "
         "`Runner.run_streamed` consumers of the demo team in one process with no server, for comparison:",
         "",
