@@ -21,7 +21,7 @@ import redis.asyncio as redis
 from agents.extensions.memory import RedisSession
 
 from .chat_state import ChatState
-from .store import ConversationStore, GuardedSession
+from .store import ConversationStore, GuardedSession, finish_pending
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,7 @@ class RedisConversationStore(ConversationStore):
                 log.warning("could not refresh this process's alive key: %s", type(exc).__name__)
 
     async def close(self) -> None:
+        await finish_pending()
         if self._heartbeat is not None and self._heartbeat.get_loop() is asyncio.get_running_loop():
             self._heartbeat.cancel()
             try:  # a clean shutdown frees whatever lease is left at once

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from .chat_state import ChatState
 from .sqlite_tables import SQLiteTables
-from .store import ConversationStore, GuardedSession
+from .store import ConversationStore, GuardedSession, finish_pending
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class SQLConversationStore(ConversationStore):
             self._file.parent.mkdir(parents=True, exist_ok=True)
             await self.engine.dispose()
             if self._tables is not None:
-                await self._tables.close()
+                await self._tables.reset()
             self._ready = False
         if self._ready:
             return
@@ -338,6 +338,7 @@ class SQLConversationStore(ConversationStore):
         await _retry_when_locked(write)
 
     async def close(self) -> None:
+        await finish_pending()
         if self._tables is not None:
             await self._tables.close()
         await self.engine.dispose()

@@ -23,8 +23,11 @@ class SQLiteTables:
         self._path = path
         self._connection: aiosqlite.Connection | None = None
         self._opening = asyncio.Lock()
+        self._closed = False
 
     async def _db(self) -> aiosqlite.Connection:
+        if self._closed:
+            raise RuntimeError("the conversation store is closed")  # a late caller must not open a new connection
         if self._connection is None:
             async with self._opening:
                 if self._connection is None:
@@ -88,8 +91,13 @@ class SQLiteTables:
     async def drop_lease(self, conversation_id: str, token: str) -> None:
         await self._run("DELETE FROM chat_turn_leases WHERE id = ? AND token = ?", (conversation_id, token))
 
-    async def close(self) -> None:
-        """Close the connection (the next statement opens a new one: after the file's folder was deleted too)."""
+    async def reset(self) -> None:
+        """Close the connection; the next statement opens a new one (after the file's folder was deleted)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
+
+    async def close(self) -> None:
+        """Close for good: a statement after this fails instead of opening a connection nobody would close."""
+        self._closed = True
+        await self.reset()

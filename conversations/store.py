@@ -74,6 +74,14 @@ async def guard(awaitable, shield: bool = True):
         raise StoreError(STORE_DOWN) from exc
 
 
+async def finish_pending(timeout: float = 5.0) -> None:
+    """Let store operations whose callers left (a stopped turn's last save) end before the store closes."""
+    loop = asyncio.get_running_loop()
+    pending = [operation for operation in _RUNNING if operation.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def _finished(operation: asyncio.Future) -> None:
     _RUNNING.discard(operation)
     if not operation.cancelled():

@@ -73,6 +73,26 @@ async def test_conversation_survives_a_restart(store_url):
         await second.aclose()
 
 
+async def test_closing_the_store_lets_a_stopped_turns_last_save_finish(store_url):
+    """A Stop cancels the caller of the turn's last save, not the save (store.guard shields it); shutting
+    down right after must let that save end before the connections close, and open none afterwards."""
+    store = open_store(store_url, 3600)
+    conversation = await store.create()
+    conversation.agent = "Billing Agent"
+    caller = asyncio.create_task(store.save(conversation))
+    await asyncio.sleep(0)  # one turn of the loop: the save has started
+    caller.cancel()
+    await store.close()
+    if store_url.endswith(".sqlite3"):
+        with pytest.raises(StoreError):
+            await store.get(conversation.id)  # a closed store opens no new connection (nobody would close it)
+    again = open_store(store_url, 3600)  # a restarted process
+    try:
+        assert (await again.get(conversation.id)).agent == "Billing Agent"
+    finally:
+        await again.close()
+
+
 async def test_two_stores_refuse_a_concurrent_turn(store_url):
     one, other = open_store(store_url, 3600), open_store(store_url, 3600)  # two processes, one database
     try:

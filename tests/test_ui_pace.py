@@ -51,22 +51,16 @@ async def runtime():
     await runtime.aclose()
 
 
-async def test_a_stream_closed_after_its_first_update_stops_counting(runtime):
+@pytest.mark.parametrize("layer", ["the turn's stream", "the handler"])
+async def test_a_chat_closed_after_its_first_update_stops_counting(runtime, layer):
     before = chat_handler._pace.streaming
-    conversation = await runtime.store.create()
-    updates = chat_handler._stream(runtime, conversation, [], BILLING, None)
+    if layer == "the handler":
+        updates = make_handler(runtime)(BILLING, [], None)
+    else:
+        updates = chat_handler._stream(runtime, await runtime.store.create(), [], BILLING, None)
     await asyncio.wait_for(anext(updates), 30)
     assert chat_handler._pace.streaming == before + 1
     await asyncio.wait_for(updates.aclose(), 30)
-    assert chat_handler._pace.streaming == before
-
-
-async def test_the_handler_closed_after_its_first_update_stops_counting(runtime):
-    before = chat_handler._pace.streaming
-    respond = make_handler(runtime)(BILLING, [], None)
-    await asyncio.wait_for(anext(respond), 30)
-    assert chat_handler._pace.streaming == before + 1
-    await asyncio.wait_for(respond.aclose(), 30)
     assert chat_handler._pace.streaming == before
 
 
