@@ -132,7 +132,8 @@ def test_from_json_rejects_bad_events_clearly(data, problem):
 
 async def test_a_recorded_billing_turn_replays_the_same_notes_and_text_with_its_timing(tmp_path):
     # A few seconds long, so that 10% is well above a loaded 2-core machine's scheduling jitter.
-    path, live, _ = await _record_billing_turn(tmp_path, demo_tokens_per_second=100, demo_tool_latency=0.3)
+    path, live, runtime = await _record_billing_turn(tmp_path, demo_tokens_per_second=100, demo_tool_latency=0.3)
+    await runtime.aclose()  # the store's connections closed in this test's loop, not by the garbage collector later
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0]["kind"] == "header" and lines[0]["version"] == 1 and lines[0]["message"] == BILLING
     assert lines[0]["backend"].startswith("Offline demo model")
@@ -182,6 +183,7 @@ async def test_recording_is_off_unless_the_settings_ask_for_it(tmp_path):
     source = run_turn(runtime.team, runtime.store, conversation, "Hi", runtime.limits)
     assert record_turn(source, runtime.settings, "x", conversation, "Hi") is source
     await source.aclose()
+    await runtime.aclose()
 
 
 def test_recording_defaults_on_locally_and_off_on_public_spaces():
