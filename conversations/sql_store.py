@@ -154,7 +154,6 @@ class _LeanSQLiteSession(SQLAlchemySession):
 
         await _retry_when_locked(write)
 
-
     async def get_items(self, limit: int | None = None) -> list[Any]:
         """On SQLite the whole history in one Core statement: the SDK reads it through an ORM session, whose
         transaction bookkeeping cost about 1 ms more per read (twice a turn). Limited reads keep the SDK's path."""
@@ -173,6 +172,78 @@ class _LeanSQLiteSession(SQLAlchemySession):
             with contextlib.suppress(json.JSONDecodeError):  # as the SDK: a corrupted row is skipped
                 items.append(await self._deserialize_item(raw))
         return items
+
+
+class _AlchemyTables:
+    """The app's two tables through SQLAlchemy (Postgres, or any other database): SQLiteTables' operations."""
+
+    def __init__(self, engine: AsyncEngine):
+        self._engine = engine
+
+    async def load(self, conversation_id: str) -> tuple[str | None, str, float] | None:
+        """(agent, state JSON, updated_at) of the chat's row, or None."""
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(
+                select(_chats.c.agent, _chats.c.state, _chats.c.updated_at).where(_chats.c.id == conversation_id)
+            )).first()
+        return tuple(row) if row is not None else None  # type: ignore[return-value]
+
+    async def save(self, conversation_id: str, agent: str | None, state: str, updated_at: float) -> None:
+        values = {"agent": agent, "state": state, "updated_at": updated_at}
+        upsert = _upsert(self._engine, _chats)
+        async with self._engine.begin() as connection:
+            if upsert is not None:  # one statement, where the dialect has it
+                await connection.execute(upsert.values(id=conversation_id, **values).on_conflict_do_update(index_elements=["id"], set_=values))
+                return
+            updated = await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(**values))
+            if updated.rowcount == 0:
+                await connection.execute(_chats.insert().values(id=conversation_id, **values))
+
+    async def expire(self, older_than: float, now: float) -> list[str]:
+        """Delete the chats idle since before `older_than` (their ids) and every expired lease."""
+        async with self._engine.begin() as connection:
+            ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
+            if ids:
+                await connection.execute(delete(_chats).where(_chats.c.id.in_(ids)))
+            await connection.execute(delete(_leases).where(_leases.c.expires_at < now))
+        return list(ids)
+
+    async def take_lease(self, conversation_id: str, token: str, now: float, expires_at: float) -> bool:
+        lease = {"token": token, "expires_at": expires_at}
+        upsert = _upsert(self._engine, _leases)
+        async with self._engine.begin() as connection:
+            if upsert is None:  # a dialect without ON CONFLICT: clear an expired lease, then insert
+                await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.expires_at < now))
+                try:
+                    await connection.execute(_leases.insert().values(id=conversation_id, **lease))
+                except IntegrityError:
+                    return False
+                return True
+            # One statement, atomic on the primary key: insert the lease, or take over an expired one;
+            # a live lease of another turn is left alone and no row changes.
+            taken = await connection.execute(
+                upsert.values(id=conversation_id, **lease).on_conflict_do_update(
+                    index_elements=["id"], set_=lease, where=_leases.c.expires_at < now
+                )
+            )
+        return taken.rowcount == 1
+
+    async def renew_lease(self, conversation_id: str, token: str, expires_at: float) -> bool:
+        async with self._engine.begin() as connection:
+            renewed = await connection.execute(
+                _leases.update().where(_leases.c.id == conversation_id, _leases.c.token == token).values(expires_at=expires_at)
+            )
+        return renewed.rowcount == 1
+
+    async def drop_lease(self, conversation_id: str, token: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.token == token))
+
+    async def reset(self) -> None:  # the store disposes of the engine's connections itself
+        pass
+
+    async def close(self) -> None:
+        pass
 
 
 class _Session(GuardedSession, _LeanSQLiteSession):
@@ -202,7 +273,8 @@ class SQLConversationStore(ConversationStore):
         # its first session object is made. Made later, by a turn while another turn's connection runs
         # the listeners, SQLAlchemy fails that connection ("deque mutated during iteration").
         SQLAlchemySession("_schema", engine=self.engine)  # configures the engine for the SDK; no I/O
-        self._tables = SQLiteTables(self._file) if self._file is not None else None
+        # The app's own rows: through aiosqlite on SQLite (sqlite_tables.py), through SQLAlchemy elsewhere.
+        self._tables = SQLiteTables(self._file) if self._file is not None else _AlchemyTables(self.engine)
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._live_sessions: weakref.WeakValueDictionary[str, SQLAlchemySession] = weakref.WeakValueDictionary()
@@ -214,8 +286,7 @@ class SQLConversationStore(ConversationStore):
             log.warning("the conversation database's folder was deleted; starting a new, empty database")
             self._file.parent.mkdir(parents=True, exist_ok=True)
             await self.engine.dispose()
-            if self._tables is not None:
-                await self._tables.reset()
+            await self._tables.reset()
             self._ready = False
         if self._ready:
             return
@@ -237,12 +308,7 @@ class SQLConversationStore(ConversationStore):
 
     async def _load_meta(self, conversation_id: str):
         await self._ensure_tables()
-        if self._tables is not None:
-            row = await self._tables.load(conversation_id)
-        else:
-            async with self.engine.connect() as connection:
-                row = (await connection.execute(select(_chats.c.agent, _chats.c.state, _chats.c.updated_at)
-                                                .where(_chats.c.id == conversation_id))).first()
+        row = await self._tables.load(conversation_id)
         if row is None:
             return None
         agent, state, updated_at = row
@@ -250,38 +316,12 @@ class SQLConversationStore(ConversationStore):
 
     async def _save_meta(self, conversation_id: str, agent: str | None, state: ChatState) -> None:
         await self._ensure_tables()
-        values = {"agent": agent, "state": state.model_dump_json(), "updated_at": time.time()}
-        if self._tables is not None:
-            tables = self._tables
-            await _retry_when_locked(lambda: tables.save(conversation_id, **values))
-            return
-        upsert = _upsert(self.engine, _chats)
-
-        async def write() -> None:
-            async with self.engine.begin() as connection:
-                if upsert is not None:  # one statement, where the dialect has it
-                    await connection.execute(upsert.values(id=conversation_id, **values).on_conflict_do_update(index_elements=["id"], set_=values))
-                    return
-                updated = await connection.execute(_chats.update().where(_chats.c.id == conversation_id).values(**values))
-                if updated.rowcount == 0:
-                    await connection.execute(_chats.insert().values(id=conversation_id, **values))
-
-        await _retry_when_locked(write)
+        text = state.model_dump_json()
+        await _retry_when_locked(lambda: self._tables.save(conversation_id, agent, text, time.time()))
 
     async def _expire(self, older_than: float) -> int:
         await self._ensure_tables()
-
-        async def write() -> list[str]:
-            if self._tables is not None:
-                return await self._tables.expire(older_than, time.time())
-            async with self.engine.begin() as connection:
-                ids = (await connection.execute(select(_chats.c.id).where(_chats.c.updated_at < older_than))).scalars().all()
-                if ids:
-                    await connection.execute(delete(_chats).where(_chats.c.id.in_(ids)))
-                await connection.execute(delete(_leases).where(_leases.c.expires_at < time.time()))
-            return list(ids)
-
-        ids = await _retry_when_locked(write)
+        ids = await _retry_when_locked(lambda: self._tables.expire(older_than, time.time()))
         for conversation_id in ids:
             await self._session(conversation_id).clear_session()
         return len(ids)
@@ -289,58 +329,23 @@ class SQLConversationStore(ConversationStore):
     async def _take_lease(self, conversation_id: str, token: str) -> bool:
         await self._ensure_tables()
 
-        async def write() -> bool:
+        async def take() -> bool:
             now = time.time()
-            if self._tables is not None:
-                return await self._tables.take_lease(conversation_id, token, now, now + self.lease_seconds)
-            lease = {"token": token, "expires_at": now + self.lease_seconds}
-            upsert = _upsert(self.engine, _leases)
-            async with self.engine.begin() as connection:
-                if upsert is None:  # a dialect without ON CONFLICT: clear an expired lease, then insert
-                    await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.expires_at < now))
-                    try:
-                        await connection.execute(_leases.insert().values(id=conversation_id, **lease))
-                    except IntegrityError:
-                        return False
-                    return True
-                # One statement, atomic on the primary key: insert the lease, or take over an expired one;
-                # a live lease of another turn is left alone and no row changes.
-                taken = await connection.execute(
-                    upsert.values(id=conversation_id, **lease).on_conflict_do_update(
-                        index_elements=["id"], set_=lease, where=_leases.c.expires_at < now
-                    )
-                )
-            return taken.rowcount == 1
+            return await self._tables.take_lease(conversation_id, token, now, now + self.lease_seconds)
 
-        return await _retry_when_locked(write)
+        return await _retry_when_locked(take)
 
     async def _renew_lease(self, conversation_id: str, token: str) -> bool:
-        async def write() -> bool:
-            if self._tables is not None:
-                return await self._tables.renew_lease(conversation_id, token, time.time() + self.lease_seconds)
-            async with self.engine.begin() as connection:
-                renewed = await connection.execute(
-                    _leases.update()
-                    .where(_leases.c.id == conversation_id, _leases.c.token == token)
-                    .values(expires_at=time.time() + self.lease_seconds)
-                )
-            return renewed.rowcount == 1
-
-        return await _retry_when_locked(write)
+        return await _retry_when_locked(
+            lambda: self._tables.renew_lease(conversation_id, token, time.time() + self.lease_seconds)
+        )
 
     async def _drop_lease(self, conversation_id: str, token: str) -> None:
-        async def write() -> None:
-            if self._tables is not None:
-                return await self._tables.drop_lease(conversation_id, token)
-            async with self.engine.begin() as connection:
-                await connection.execute(delete(_leases).where(_leases.c.id == conversation_id, _leases.c.token == token))
-
-        await _retry_when_locked(write)
+        await _retry_when_locked(lambda: self._tables.drop_lease(conversation_id, token))
 
     async def close(self) -> None:
         await finish_pending()
-        if self._tables is not None:
-            await self._tables.close()
+        await self._tables.close()
         await self.engine.dispose()
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
