@@ -64,7 +64,7 @@ class SQLiteTables:
 
     async def expire(self, older_than: float, now: float) -> list[str]:
         """Delete the chats idle since before `older_than` (their ids) and every expired lease."""
-        rows = await (await self._db()).execute_fetchall(
+        rows = await (await self._db()).execute_fetchall(  # RETURNING: SQLite 3.35 (2021) and later
             "DELETE FROM chat_conversations WHERE updated_at < ? RETURNING id", (older_than,)
         )
         await self._run("DELETE FROM chat_turn_leases WHERE expires_at < ?", (now,))
